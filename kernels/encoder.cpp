@@ -1,0 +1,30 @@
+#include "encoder.hpp"
+
+namespace est {
+
+void encoder_forward(MatF out, CVecI tokens, CMatF wte, CMatF wpe, int T) {
+  const int64_t N = out.extent(0), C = out.extent(1);
+  Kokkos::parallel_for(
+      "encoder_forward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>({0, 0}, {N, C}),
+      KOKKOS_LAMBDA(const int64_t i, const int64_t c) { out(i, c) = wte(tokens(i), c) + wpe(i % T, c); });
+}
+
+void encoder_backward(MatF dwte, MatF dwpe, CMatF dout, CVecI tokens, int T) {
+  const int64_t N = dout.extent(0), C = dout.extent(1);
+  const int64_t B = N / T;
+  // One thread per channel walks the tokens in order: no atomics, bit-reproducible on every backend.
+  Kokkos::parallel_for(
+      "encoder_backward_wte", RangePolicy(0, C), KOKKOS_LAMBDA(const int64_t c) {
+        for (int64_t i = 0; i < N; ++i) dwte(tokens(i), c) += dout(i, c);
+      });
+  Kokkos::parallel_for(
+      "encoder_backward_wpe", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>({0, 0}, {int64_t(dwpe.extent(0)), C}),
+      KOKKOS_LAMBDA(const int64_t t, const int64_t c) {
+        float s = 0.0f;
+        if (t < T)
+          for (int64_t b = 0; b < B; ++b) s += dout(b * T + t, c);
+        dwpe(t, c) = s;
+      });
+}
+
+}  // namespace est

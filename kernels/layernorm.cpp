@@ -1,0 +1,73 @@
+#include "layernorm.hpp"
+
+#include "math.hpp"
+
+namespace est {
+
+namespace {
+constexpr float kEps = 1e-5f;
+}
+
+void layernorm_forward(MatF out, VecF mean, VecF rstd, CMatF inp, CVecF weight, CVecF bias) {
+  const int N = static_cast<int>(inp.extent(0)), C = static_cast<int>(inp.extent(1));
+  Kokkos::parallel_for(
+      "layernorm_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+        const int i = team.league_rank();
+        float sum = 0.0f;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, C), [&](const int c, float& s) { s += inp(i, c); }, sum);
+        const float m = sum / C;
+        float var = 0.0f;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, C),
+            [&](const int c, float& s) {
+              const float d = inp(i, c) - m;
+              s += d * d;
+            },
+            var);
+        const float r = 1.0f / kmath::sqrt(var / C + kEps);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C),
+                             [&](const int c) { out(i, c) = (inp(i, c) - m) * r * weight(c) + bias(c); });
+        Kokkos::single(Kokkos::PerTeam(team), [&]() {
+          mean(i) = m;
+          rstd(i) = r;
+        });
+      });
+}
+
+void layernorm_backward(MatF dinp, VecF dweight, VecF dbias, CMatF dout, CMatF inp, CVecF weight, CVecF mean,
+                        CVecF rstd) {
+  const int N = static_cast<int>(inp.extent(0)), C = static_cast<int>(inp.extent(1));
+  Kokkos::parallel_for(
+      "layernorm_backward_dinp", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+        const int i = team.league_rank();
+        const float m = mean(i), r = rstd(i);
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, C), [&](const int c, float& a) { a += weight(c) * dout(i, c); },
+            dnorm_mean);
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, C),
+            [&](const int c, float& b) { b += weight(c) * dout(i, c) * (inp(i, c) - m) * r; }, dnorm_norm_mean);
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C), [&](const int c) {
+          const float norm = (inp(i, c) - m) * r;
+          const float dnorm = weight(c) * dout(i, c);
+          dinp(i, c) += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * r;
+        });
+      });
+  // Column sums, one thread per channel in row order: deterministic without atomics.
+  Kokkos::parallel_for(
+      "layernorm_backward_dparams", RangePolicy(0, C), KOKKOS_LAMBDA(const int c) {
+        float dw = 0.0f, db = 0.0f;
+        for (int i = 0; i < N; ++i) {
+          dw += (inp(i, c) - mean(i)) * rstd(i) * dout(i, c);
+          db += dout(i, c);
+        }
+        dweight(c) = dw;
+        dbias(c) = db;
+      });
+}
+
+}  // namespace est

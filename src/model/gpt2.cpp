@@ -1,0 +1,196 @@
+#include "gpt2.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "attention.hpp"
+#include "crossentropy.hpp"
+#include "encoder.hpp"
+#include "gelu.hpp"
+#include "gemm.hpp"
+#include "init.hpp"
+#include "layernorm.hpp"
+#include "linear.hpp"
+#include "residual.hpp"
+
+namespace est {
+
+namespace {
+Buffer alloc(const char* name, int64_t n) { return Buffer(std::string(name), static_cast<size_t>(n)); }
+}  // namespace
+
+GPT2::GPT2(const ModelShape& shape, int B, int T) : shape_(shape), layout_(shape), B_(B), T_(T) {
+  if (shape.n_embd % shape.n_head != 0) throw std::invalid_argument("n_embd must be a multiple of n_head");
+  if (T > shape.max_seq_len) throw std::invalid_argument("sequence length exceeds max_seq_len");
+  const int64_t L = shape.n_layer, C = shape.n_embd, NH = shape.n_head, Vp = shape.padded_vocab_size;
+  const int64_t BT = int64_t(B) * T;
+  params_ = alloc("params", layout_.total);
+  grads_ = alloc("grads", layout_.total);
+  tokens_ = Kokkos::View<int*, MemSpace>("tokens", static_cast<size_t>(BT));
+  targets_ = Kokkos::View<int*, MemSpace>("targets", static_cast<size_t>(BT));
+  acts_.encoded = alloc("encoded", BT * C);
+  acts_.ln1 = alloc("ln1", L * BT * C);
+  acts_.ln1_mean = alloc("ln1_mean", L * BT);
+  acts_.ln1_rstd = alloc("ln1_rstd", L * BT);
+  acts_.qkv = alloc("qkv", L * BT * 3 * C);
+  acts_.atty = alloc("atty", L * BT * C);
+  acts_.att = alloc("att", L * B * NH * T * T);
+  acts_.residual2 = alloc("residual2", L * BT * C);
+  acts_.ln2 = alloc("ln2", L * BT * C);
+  acts_.ln2_mean = alloc("ln2_mean", L * BT);
+  acts_.ln2_rstd = alloc("ln2_rstd", L * BT);
+  acts_.fch = alloc("fch", L * BT * 4 * C);
+  acts_.fch_gelu = alloc("fch_gelu", L * BT * 4 * C);
+  acts_.residual3 = alloc("residual3", L * BT * C);
+  acts_.lnf = alloc("lnf", BT * C);
+  acts_.lnf_mean = alloc("lnf_mean", BT);
+  acts_.lnf_rstd = alloc("lnf_rstd", BT);
+  acts_.logits = alloc("logits", BT * Vp);
+  acts_.proj = alloc("proj", BT * C);
+  scratch_.dresidual = alloc("dresidual", BT * C);
+  scratch_.dc = alloc("dc", BT * C);
+  scratch_.d4c = alloc("d4c", BT * 4 * C);
+  scratch_.dqkv = alloc("dqkv", BT * 3 * C);
+  scratch_.datt = alloc("datt", B * NH * T * T);
+}
+
+float* GPT2::slice(const Buffer& buf, int id, int layer) const {
+  const ParamSpec& p = layout_[id];
+  float* base = buf.data() + p.offset;
+  return layer < 0 ? base : base + layer * (p.size / shape_.n_layer);
+}
+
+void GPT2::init_random(uint64_t seed) {
+  const float std = 0.02f;
+  const float residual_std = std / std::sqrt(2.0f * shape_.n_layer);
+  Kokkos::deep_copy(params_, 0.0f);
+  for (int id = 0; id < kNumParams; ++id) {
+    const ParamSpec& p = layout_[id];
+    VecF t = vec(param(id), p.size);
+    switch (id) {
+      case WTE: fill_normal(vec(param(WTE), int64_t(shape_.vocab_size) * shape_.n_embd), seed, id, std); break;
+      case WPE: fill_normal(t, seed, id, 0.01f); break;
+      case QKVW: case FCW: fill_normal(t, seed, id, std); break;
+      case ATTPROJW: case FCPROJW: fill_normal(t, seed, id, residual_std); break;
+      case LN1W: case LN2W: case LNFW: fill_constant(t, 1.0f); break;
+      default: break;  // biases and LayerNorm shifts stay zero
+    }
+  }
+}
+
+void GPT2::set_batch(const int* tokens, const int* targets) {
+  const int64_t BT = int64_t(B_) * T_;
+  Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged> ht(tokens, BT), hg(targets, BT);
+  Kokkos::deep_copy(tokens_, ht);
+  Kokkos::deep_copy(targets_, hg);
+}
+
+void GPT2::forward_to_logits() {
+  const int B = B_, T = T_, NH = shape_.n_head;
+  const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
+  auto& a = acts_;
+  encoder_forward(mat(a.encoded.data(), BT, C), tokens_, cmat(param(WTE), Vp, C),
+                  cmat(param(WPE), shape_.max_seq_len, C), T);
+  for (int64_t l = 0; l < L; ++l) {
+    const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
+    MatF ln1 = mat(a.ln1.data() + l * BT * C, BT, C);
+    MatF qkv = mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * C);
+    MatF atty = mat(a.atty.data() + l * BT * C, BT, C);
+    MatF att = mat(a.att.data() + l * B * NH * T * T, int64_t(B) * NH * T, T);
+    MatF residual2 = mat(a.residual2.data() + l * BT * C, BT, C);
+    MatF ln2 = mat(a.ln2.data() + l * BT * C, BT, C);
+    MatF fch = mat(a.fch.data() + l * BT * 4 * C, BT, 4 * C);
+    MatF fch_gelu = mat(a.fch_gelu.data() + l * BT * 4 * C, BT, 4 * C);
+    MatF residual3 = mat(a.residual3.data() + l * BT * C, BT, C);
+    MatF proj = mat(a.proj.data(), BT, C);
+
+    layernorm_forward(ln1, vec(a.ln1_mean.data() + l * BT, BT), vec(a.ln1_rstd.data() + l * BT, BT),
+                      cmat(residual, BT, C), cvec(param(LN1W, l), C), cvec(param(LN1B, l), C));
+    linear_forward(qkv, ln1, cmat(param(QKVW, l), 3 * C, C), cvec(param(QKVB, l), 3 * C));
+    attention_forward(atty, att, qkv, B, T, NH);
+    linear_forward(proj, atty, cmat(param(ATTPROJW, l), C, C), cvec(param(ATTPROJB, l), C));
+    residual_forward(residual2, cmat(residual, BT, C), proj);
+    layernorm_forward(ln2, vec(a.ln2_mean.data() + l * BT, BT), vec(a.ln2_rstd.data() + l * BT, BT), residual2,
+                      cvec(param(LN2W, l), C), cvec(param(LN2B, l), C));
+    linear_forward(fch, ln2, cmat(param(FCW, l), 4 * C, C), cvec(param(FCB, l), 4 * C));
+    gelu_forward(fch_gelu, fch);
+    linear_forward(proj, fch_gelu, cmat(param(FCPROJW, l), C, 4 * C), cvec(param(FCPROJB, l), C));
+    residual_forward(residual3, residual2, proj);
+  }
+  const float* last = L == 0 ? a.encoded.data() : a.residual3.data() + (L - 1) * BT * C;
+  layernorm_forward(mat(a.lnf.data(), BT, C), vec(a.lnf_mean.data(), BT), vec(a.lnf_rstd.data(), BT),
+                    cmat(last, BT, C), cvec(param(LNFW), C), cvec(param(LNFB), C));
+  // Tied LM head: logits = lnf · wte^T over the padded vocabulary.
+  linear_forward(mat(a.logits.data(), BT, Vp), mat(a.lnf.data(), BT, C), cmat(param(WTE), Vp, C), CVecF());
+}
+
+float GPT2::forward() {
+  forward_to_logits();
+  const int64_t BT = int64_t(B_) * T_;
+  const double sum =
+      crossentropy_forward(cmat(acts_.logits.data(), BT, shape_.padded_vocab_size), targets_, shape_.vocab_size);
+  return static_cast<float>(sum / BT);
+}
+
+float GPT2::forward_backward() {
+  forward_to_logits();
+  const int64_t BT = int64_t(B_) * T_;
+  const double sum = crossentropy_forward_backward(mat(acts_.logits.data(), BT, shape_.padded_vocab_size),
+                                                   targets_, shape_.vocab_size, 1.0f / BT);
+  backward();
+  return static_cast<float>(sum / BT);
+}
+
+void GPT2::backward() {
+  const int B = B_, T = T_, NH = shape_.n_head;
+  const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
+  auto& a = acts_;
+  auto& s = scratch_;
+  MatF dresidual = mat(s.dresidual.data(), BT, C);
+  MatF dc = mat(s.dc.data(), BT, C);
+  MatF d4c = mat(s.d4c.data(), BT, 4 * C);
+  MatF dqkv = mat(s.dqkv.data(), BT, 3 * C);
+  MatF datt = mat(s.datt.data(), int64_t(B) * NH * T, T);
+
+  // LM head: dlnf = dlogits · wte, dwte = dlogits^T · lnf (the first write to dwte; the encoder adds to it).
+  linear_backward(dc, mat(grad(WTE), Vp, C), VecF(), cmat(a.logits.data(), BT, Vp), cmat(a.lnf.data(), BT, C),
+                  cmat(param(WTE), Vp, C));
+  Kokkos::deep_copy(s.dresidual, 0.0f);
+  const float* last = L == 0 ? a.encoded.data() : a.residual3.data() + (L - 1) * BT * C;
+  layernorm_backward(dresidual, vec(grad(LNFW), C), vec(grad(LNFB), C), dc, cmat(last, BT, C), cvec(param(LNFW), C),
+                     cvec(a.lnf_mean.data(), BT), cvec(a.lnf_rstd.data(), BT));
+
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
+    CMatF ln1 = cmat(a.ln1.data() + l * BT * C, BT, C);
+    CMatF qkv = cmat(a.qkv.data() + l * BT * 3 * C, BT, 3 * C);
+    CMatF atty = cmat(a.atty.data() + l * BT * C, BT, C);
+    CMatF att = cmat(a.att.data() + l * B * NH * T * T, int64_t(B) * NH * T, T);
+    CMatF residual2 = cmat(a.residual2.data() + l * BT * C, BT, C);
+    CMatF ln2 = cmat(a.ln2.data() + l * BT * C, BT, C);
+    CMatF fch = cmat(a.fch.data() + l * BT * 4 * C, BT, 4 * C);
+    CMatF fch_gelu = cmat(a.fch_gelu.data() + l * BT * 4 * C, BT, 4 * C);
+
+    // MLP: the residual gradient is also the gradient of the MLP output.
+    linear_backward(d4c, mat(grad(FCPROJW, l), C, 4 * C), vec(grad(FCPROJB, l), C), dresidual, fch_gelu,
+                    cmat(param(FCPROJW, l), C, 4 * C));
+    gelu_backward(d4c, fch, d4c);
+    linear_backward(dc, mat(grad(FCW, l), 4 * C, C), vec(grad(FCB, l), 4 * C), d4c, ln2,
+                    cmat(param(FCW, l), 4 * C, C));
+    layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, residual2,
+                       cvec(param(LN2W, l), C), cvec(a.ln2_mean.data() + l * BT, BT),
+                       cvec(a.ln2_rstd.data() + l * BT, BT));
+    // Attention.
+    linear_backward(dc, mat(grad(ATTPROJW, l), C, C), vec(grad(ATTPROJB, l), C), dresidual, atty,
+                    cmat(param(ATTPROJW, l), C, C));
+    attention_backward(dqkv, datt, dc, att, qkv, B, T, NH);
+    linear_backward(dc, mat(grad(QKVW, l), 3 * C, C), vec(grad(QKVB, l), 3 * C), dqkv, ln1,
+                    cmat(param(QKVW, l), 3 * C, C));
+    layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(residual, BT, C),
+                       cvec(param(LN1W, l), C), cvec(a.ln1_mean.data() + l * BT, BT),
+                       cvec(a.ln1_rstd.data() + l * BT, BT));
+  }
+  encoder_backward(mat(grad(WTE), Vp, C), mat(grad(WPE), shape_.max_seq_len, C), dresidual, tokens_, T);
+}
+
+}  // namespace est

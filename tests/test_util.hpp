@@ -1,0 +1,57 @@
+#pragma once
+// Helpers for kernel tests: deterministic random data and host<->device copies of flat buffers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "views.hpp"
+
+namespace est::test {
+
+inline std::vector<float> randn(size_t n, unsigned seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+inline Buffer to_device(const std::vector<float>& h) {
+  Buffer d("test", h.size());
+  Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged> hv(h.data(), h.size());
+  Kokkos::deep_copy(d, hv);
+  return d;
+}
+
+inline Kokkos::View<int*, MemSpace> to_device(const std::vector<int>& h) {
+  Kokkos::View<int*, MemSpace> d("test_int", h.size());
+  Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged> hv(h.data(), h.size());
+  Kokkos::deep_copy(d, hv);
+  return d;
+}
+
+inline std::vector<float> to_host(const Buffer& d) {
+  std::vector<float> h(d.extent(0));
+  Kokkos::View<float*, Kokkos::HostSpace, Unmanaged> hv(h.data(), h.size());
+  Kokkos::deep_copy(hv, d);
+  return h;
+}
+
+// Max |a-b| / (atol + rtol*|b|) must stay <= 1.
+inline void expect_close(const std::vector<float>& got, const std::vector<double>& want, double atol, double rtol,
+                         const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double worst = 0.0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double r = std::abs(got[i] - want[i]) / (atol + rtol * std::abs(want[i]));
+    if (r > worst) { worst = r; at = i; }
+  }
+  EXPECT_LE(worst, 1.0) << what << ": index " << at << " got " << got[at] << " want " << want[at];
+}
+
+inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace est::test
