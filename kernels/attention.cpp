@@ -23,7 +23,7 @@ void softmax_causal_forward(MatF att, int T) {
         Kokkos::parallel_reduce(
             Kokkos::TeamThreadRange(team, n),
             [&](const int j, float& s) {
-              const float e = kmath::exp(att(r, j) - maxv);
+              const float e = kmath::fast_exp(att(r, j) - maxv);
               att(r, j) = e;
               s += e;
             },

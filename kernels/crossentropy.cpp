@@ -16,7 +16,7 @@ KOKKOS_INLINE_FUNCTION void softmax_stats(const TeamMember& team, const CMatF& l
   const float mx = maxv;
   sum = 0.0f;
   Kokkos::parallel_reduce(
-      Kokkos::TeamThreadRange(team, V), [&](const int j, float& s) { s += kmath::exp(logits(i, j) - mx); }, sum);
+      Kokkos::TeamThreadRange(team, V), [&](const int j, float& s) { s += kmath::fast_exp(logits(i, j) - mx); }, sum);
 }
 
 }  // namespace
@@ -52,7 +52,7 @@ double crossentropy_forward_backward(MatF logits, CVecI targets, int V, float dl
         team.team_barrier();
         const float inv = 1.0f / sum;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Vp), [&](const int j) {
-          const float p = j < V ? kmath::exp(logits(i, j) - maxv) * inv : 0.0f;
+          const float p = j < V ? kmath::fast_exp(logits(i, j) - maxv) * inv : 0.0f;
           logits(i, j) = (p - (j == target ? 1.0f : 0.0f)) * dloss;
         });
         Kokkos::single(Kokkos::PerTeam(team), [&]() { acc += kmath::log(sum) + maxv - target_logit; });

@@ -6,8 +6,10 @@ namespace est {
 
 namespace {
 constexpr float kScale = 0.7978845608028654f;  // sqrt(2/pi)
-}
+constexpr float kCube = 0.044715f;
+}  // namespace
 
+// 0.5 (1 + tanh(u)) = sigmoid(2u): one exp instead of a libm tanh.
 void gelu_forward(MatF out, CMatF inp) {
   const int64_t n = inp.size();
   VecF o(out.data(), n);
@@ -15,8 +17,8 @@ void gelu_forward(MatF out, CMatF inp) {
   Kokkos::parallel_for(
       "gelu_forward", RangePolicy(0, n), KOKKOS_LAMBDA(const int64_t i) {
         const float v = x(i);
-        const float u = kScale * (v + 0.044715f * v * v * v);
-        o(i) = 0.5f * v * (1.0f + kmath::tanh(u));
+        const float u = kScale * (v + kCube * v * v * v);
+        o(i) = v * kmath::sigmoid(2.0f * u);
       });
 }
 
@@ -27,10 +29,10 @@ void gelu_backward(MatF dinp, CMatF inp, CMatF dout) {
   Kokkos::parallel_for(
       "gelu_backward", RangePolicy(0, n), KOKKOS_LAMBDA(const int64_t i) {
         const float v = x(i);
-        const float u = kScale * (v + 0.044715f * v * v * v);
-        const float t = kmath::tanh(u);
-        const float sech2 = 1.0f - t * t;
-        const float grad = 0.5f * (1.0f + t) + 0.5f * v * sech2 * kScale * (1.0f + 3.0f * 0.044715f * v * v);
+        const float u = kScale * (v + kCube * v * v * v);
+        const float s = kmath::sigmoid(2.0f * u);
+        // d/dv [v s(2u)] = s + v s (1 - s) 2 du/dv
+        const float grad = s + v * s * (1.0f - s) * 2.0f * kScale * (1.0f + 3.0f * kCube * v * v);
         di(i) = grad * d(i);
       });
 }

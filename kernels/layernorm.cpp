@@ -1,5 +1,6 @@
 #include "layernorm.hpp"
 
+#include "column_sums.hpp"
 #include "math.hpp"
 
 namespace est {
@@ -57,17 +58,11 @@ void layernorm_backward(MatF dinp, VecF dweight, VecF dbias, CMatF dout, CMatF i
           dinp(i, c) += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * r;
         });
       });
-  // Column sums, one thread per channel in row order: deterministic without atomics.
-  Kokkos::parallel_for(
-      "layernorm_backward_dparams", RangePolicy(0, C), KOKKOS_LAMBDA(const int c) {
-        float dw = 0.0f, db = 0.0f;
-        for (int i = 0; i < N; ++i) {
-          dw += (inp(i, c) - mean(i)) * rstd(i) * dout(i, c);
-          db += dout(i, c);
-        }
-        dweight(c) = dw;
-        dbias(c) = db;
-      });
+  column_sums("layernorm_backward_dweight", N, C, dweight, KOKKOS_LAMBDA(const int64_t i, const int64_t c) {
+    return (inp(i, c) - mean(i)) * rstd(i) * dout(i, c);
+  });
+  column_sums("layernorm_backward_dbias", N, C, dbias,
+              KOKKOS_LAMBDA(const int64_t i, const int64_t c) { return dout(i, c); });
 }
 
 }  // namespace est

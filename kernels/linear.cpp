@@ -1,5 +1,6 @@
 #include "linear.hpp"
 
+#include "column_sums.hpp"
 #include "gemm.hpp"
 
 namespace est {
@@ -14,14 +15,8 @@ void bias_add_forward(MatF out, CVecF bias) {
 }
 
 void bias_add_backward(VecF dbias, CMatF dout) {
-  const int64_t N = dout.extent(0), OC = dout.extent(1);
-  // One thread per output channel in row order: deterministic without atomics.
-  Kokkos::parallel_for(
-      "bias_add_backward", RangePolicy(0, OC), KOKKOS_LAMBDA(const int64_t o) {
-        float s = 0.0f;
-        for (int64_t i = 0; i < N; ++i) s += dout(i, o);
-        dbias(o) = s;
-      });
+  column_sums("bias_add_backward", dout.extent(0), dout.extent(1), dbias,
+              KOKKOS_LAMBDA(const int64_t i, const int64_t o) { return dout(i, o); });
 }
 
 void linear_forward(MatF out, CMatF inp, CMatF weight, CVecF bias) {
