@@ -1,0 +1,140 @@
+#include "io/llmc_model.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "input_error.hpp"
+#include "io/atomic_file.hpp"
+
+namespace est {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "llm.c files are little-endian and are read raw");
+
+constexpr int32_t kMagic = 20240326;
+constexpr int32_t kVersionFp32 = 3;
+constexpr int32_t kVersionBf16 = 5;
+constexpr int64_t kHeaderBytes = 1024;
+
+using Header = std::array<int32_t, kHeaderBytes / sizeof(int32_t)>;
+
+enum Slot { MAGIC = 0, VERSION = 1 };
+
+// The header slots that define the shape, named as llm.c names them.
+struct ShapeField {
+  int slot;
+  const char* name;
+  int ModelShape::*member;
+};
+constexpr ShapeField kShapeFields[] = {
+    {2, "max_seq_len", &ModelShape::max_seq_len}, {3, "vocab_size", &ModelShape::vocab_size},
+    {4, "num_layers", &ModelShape::n_layer},      {5, "num_heads", &ModelShape::n_head},
+    {6, "channels", &ModelShape::n_embd},         {7, "padded_vocab_size", &ModelShape::padded_vocab_size},
+};
+
+void check_version(const std::string& path, int32_t version) {
+  if (version == kVersionBf16)
+    throw InputError(path, "version", "version 5 (bf16) is not supported; convert the model to fp32 (version 3)");
+  if (version != kVersionFp32)
+    throw InputError(path, "version",
+                     "unsupported version " + std::to_string(version) + "; est reads version 3 (fp32)");
+}
+
+ModelShape shape_from(const std::string& path, const Header& h) {
+  ModelShape s;
+  for (const ShapeField& f : kShapeFields) {
+    if (h[f.slot] <= 0) throw InputError(path, f.name, "must be positive, got " + std::to_string(h[f.slot]));
+    s.*f.member = h[f.slot];
+  }
+  if (s.n_embd % s.n_head != 0)
+    throw InputError(path, "channels",
+                     std::to_string(s.n_embd) + " is not a multiple of num_heads " + std::to_string(s.n_head));
+  if (s.padded_vocab_size < s.vocab_size)
+    throw InputError(path, "padded_vocab_size",
+                     std::to_string(s.padded_vocab_size) + " is smaller than vocab_size " +
+                         std::to_string(s.vocab_size));
+  return s;
+}
+
+// ParameterLayout's count, in double: its int64 products could overflow for a garbage header.
+double approx_param_count(const ModelShape& s) {
+  const double C = s.n_embd;
+  return (double(s.padded_vocab_size) + s.max_seq_len) * C + s.n_layer * (12 * C * C + 13 * C) + 2 * C;
+}
+
+void check_size(const std::string& path, const ModelShape& s, int64_t actual) {
+  const std::string got = ", file has " + std::to_string(actual) + " bytes";
+  if (kHeaderBytes + 4 * approx_param_count(s) > 0x1p62)
+    throw InputError(path, "size", "header describes a model of more than 2^62 bytes" + got);
+  const int64_t n = ParameterLayout(s).total;
+  const int64_t expected = kHeaderBytes + 4 * n;
+  if (actual != expected)
+    throw InputError(path, "size",
+                     "expected " + std::to_string(expected) + " bytes (1024-byte header + " + std::to_string(n) +
+                         " fp32 parameters)" + got + (actual < expected ? " (truncated?)" : ""));
+}
+
+// Opens `path`, validates its header against the file and leaves `in` at the first parameter.
+ModelShape open_model(const std::string& path, std::ifstream& in) {
+  in.open(path, std::ios::binary | std::ios::ate);
+  if (!in) throw InputError(path, "file", std::string("cannot open: ") + std::strerror(errno));
+  if (!std::filesystem::is_regular_file(path)) throw InputError(path, "file", "not a regular file");
+  const int64_t actual = in.tellg();
+  Header h{};
+  if (actual < kHeaderBytes || !in.seekg(0).read(reinterpret_cast<char*>(h.data()), kHeaderBytes))
+    throw InputError(path, "size", "file has " + std::to_string(actual) + " bytes, less than the 1024-byte header");
+  if (h[MAGIC] != kMagic)
+    throw InputError(path, "magic",
+                     "expected " + std::to_string(kMagic) + " (llm.c model file), got " + std::to_string(h[MAGIC]));
+  check_version(path, h[VERSION]);
+  const ModelShape s = shape_from(path, h);
+  check_size(path, s, actual);
+  return s;
+}
+
+void check_same_shape(const std::string& path, const ModelShape& file, const ModelShape& model) {
+  for (const ShapeField& f : kShapeFields)
+    if (file.*f.member != model.*f.member)
+      throw InputError(path, f.name,
+                       "file has " + std::to_string(file.*f.member) + ", model has " +
+                           std::to_string(model.*f.member));
+}
+
+Header header_for(const ModelShape& s) {
+  Header h{};
+  h[MAGIC] = kMagic;
+  h[VERSION] = kVersionFp32;
+  for (const ShapeField& f : kShapeFields) h[f.slot] = s.*f.member;
+  return h;
+}
+
+}  // namespace
+
+ModelShape read_llmc_header(const std::string& path) {
+  std::ifstream in;
+  return open_model(path, in);
+}
+
+void load_llmc_model(const std::string& path, GPT2& model) {
+  std::ifstream in;
+  check_same_shape(path, open_model(path, in), model.shape());
+  // A separate host copy (not a mirror view aliasing host memory), so a failed read leaves the model intact.
+  auto host = Kokkos::create_mirror(model.params());
+  if (!in.read(reinterpret_cast<char*>(host.data()), static_cast<std::streamsize>(host.size() * sizeof(float))))
+    throw InputError(path, "file", "read of the parameters failed");
+  Kokkos::deep_copy(model.params(), host);
+}
+
+void save_llmc_model(const std::string& path, const GPT2& model) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model.params());
+  const Header h = header_for(model.shape());
+  write_file_atomic(path, [&](int fd) {
+    return write_all(fd, h.data(), sizeof(Header)) && write_all(fd, host.data(), host.size() * sizeof(float));
+  });
+}
+
+}  // namespace est

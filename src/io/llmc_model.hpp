@@ -1,0 +1,21 @@
+#pragma once
+// llm.c model files (gpt2_124M.bin, model_%08d.bin): a 1024-byte header of 256 little-endian int32 followed
+// by the 16 parameter tensors in ParameterLayout order. est reads and writes version 3 (fp32, padded vocab).
+#include <string>
+
+#include "model/gpt2.hpp"
+#include "model/shape.hpp"
+
+namespace est {
+
+// The shape in the header of `path`, after checking magic, version, sizes and that the file holds exactly
+// the parameters the header promises. Throws InputError naming the header field.
+ModelShape read_llmc_header(const std::string& path);
+
+// Loads the parameters of `path` into `model`, whose shape must equal the file's.
+void load_llmc_model(const std::string& path, GPT2& model);
+
+// Writes `model` to `path` through path + ".tmp", so `path` is either the old file or the complete new one.
+void save_llmc_model(const std::string& path, const GPT2& model);
+
+}  // namespace est
