@@ -1,0 +1,259 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "gemm.hpp"
+#include "input_error.hpp"
+
+namespace est {
+
+namespace {
+
+// Where a value came from: the config file (with its line) or a --set override.
+struct Origin {
+  std::string file;
+  int line = -1;
+  std::string describe() const { return line >= 0 ? file + ":" + std::to_string(line + 1) : file; }
+};
+
+template <class T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else if constexpr (std::is_unsigned_v<T>) return "a non-negative integer";
+  else return "an integer";
+}
+
+template <class T>
+T convert(const YAML::Node& n, const std::string& key, const Origin& at) {
+  if (!n.IsScalar()) throw InputError(at.describe(), key, std::string("expected ") + type_name<T>());
+  try {
+    if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
+      if (!n.Scalar().empty() && n.Scalar()[0] == '-') throw YAML::BadConversion(n.Mark());
+    }
+    return n.as<T>();
+  } catch (const YAML::BadConversion&) {
+    throw InputError(at.describe(), key,
+                     std::string("expected ") + type_name<T>() + ", got '" + n.Scalar() + "'");
+  }
+}
+
+using Setter = std::function<void(Config&, const YAML::Node&, const std::string&, const Origin&)>;
+
+template <class S, class T>
+std::pair<std::string, Setter> field(const char* key, S Config::*section, T S::*member) {
+  return {key, [section, member](Config& c, const YAML::Node& n, const std::string& k, const Origin& at) {
+            (c.*section).*member = convert<T>(n, k, at);
+          }};
+}
+
+const std::map<std::string, Setter>& schema() {
+  static const std::map<std::string, Setter> fields = {
+      field("model.arch", &Config::model, &ModelConfig::arch),
+      field("model.n_layer", &Config::model, &ModelConfig::n_layer),
+      field("model.n_head", &Config::model, &ModelConfig::n_head),
+      field("model.n_embd", &Config::model, &ModelConfig::n_embd),
+      field("model.seq_len", &Config::model, &ModelConfig::seq_len),
+      field("model.max_seq_len", &Config::model, &ModelConfig::max_seq_len),
+      field("model.vocab_size", &Config::model, &ModelConfig::vocab_size),
+      field("model.init", &Config::model, &ModelConfig::init),
+      field("data.train", &Config::data, &DataConfig::train),
+      field("data.val", &Config::data, &DataConfig::val),
+      field("train.batch_size", &Config::train, &TrainSection::batch_size),
+      field("train.steps", &Config::train, &TrainSection::steps),
+      field("train.lr", &Config::train, &TrainSection::lr),
+      field("train.min_lr", &Config::train, &TrainSection::min_lr),
+      field("train.warmup", &Config::train, &TrainSection::warmup),
+      field("train.weight_decay", &Config::train, &TrainSection::weight_decay),
+      field("train.decay_embeddings", &Config::train, &TrainSection::decay_embeddings),
+      field("train.beta1", &Config::train, &TrainSection::beta1),
+      field("train.beta2", &Config::train, &TrainSection::beta2),
+      field("train.eps", &Config::train, &TrainSection::eps),
+      field("train.grad_clip", &Config::train, &TrainSection::grad_clip),
+      field("train.seed", &Config::train, &TrainSection::seed),
+      field("train.eval_every", &Config::train, &TrainSection::eval_every),
+      field("train.eval_batches", &Config::train, &TrainSection::eval_batches),
+      field("train.log_every", &Config::train, &TrainSection::log_every),
+      field("output.dir", &Config::output, &OutputConfig::dir),
+      field("output.save_model", &Config::output, &OutputConfig::save_model),
+      field("runtime.threads", &Config::runtime, &RuntimeConfig::threads),
+      field("runtime.gemm", &Config::runtime, &RuntimeConfig::gemm),
+  };
+  return fields;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_key_message(const std::string& key) {
+  std::string best;
+  size_t best_d = 4;  // suggest only near misses
+  for (const auto& [k, setter] : schema()) {
+    const size_t d = edit_distance(key, k);
+    if (d < best_d) { best_d = d; best = k; }
+  }
+  return best.empty() ? "unknown key" : "unknown key (did you mean '" + best + "'?)";
+}
+
+// Bookkeeping while reading: the origin of every key that was set, for later range checks.
+struct Reader {
+  Config& cfg;
+  std::map<std::string, Origin> origins;
+
+  void set(const std::string& key, const YAML::Node& value, const Origin& at) {
+    const auto it = schema().find(key);
+    if (it == schema().end()) throw InputError(at.describe(), key, unknown_key_message(key));
+    it->second(cfg, value, key, at);
+    origins[key] = at;
+  }
+
+  void walk(const YAML::Node& node, const std::string& prefix, const std::string& file) {
+    for (const auto& kv : node) {
+      const std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+      const Origin at{file, kv.second.Mark().line};
+      if (kv.second.IsMap()) {
+        if (schema().count(key)) throw InputError(at.describe(), key, "expected a value, got a mapping");
+        walk(kv.second, key, file);
+      } else {
+        set(key, kv.second, at);
+      }
+    }
+  }
+
+  Origin where(const std::string& key) const {
+    const auto it = origins.find(key);
+    return it == origins.end() ? Origin{cfg.path, -1} : it->second;
+  }
+
+  void require(bool ok, const std::string& key, const std::string& message) const {
+    if (!ok) throw InputError(where(key).describe(), key, message);
+  }
+};
+
+void set_path(YAML::Node root, const std::string& key, const YAML::Node& value) {
+  std::vector<std::string> parts;
+  std::stringstream ss(key);
+  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node child = node[parts[i]];
+    if (!child.IsMap()) child = YAML::Node(YAML::NodeType::Map);
+    node[parts[i]] = child;
+    node.reset(child);
+  }
+  node[parts.back()] = value;
+}
+
+void validate(const Reader& r) {
+  const Config& c = r.cfg;
+  r.require(c.model.arch == "gpt2", "model.arch", "unsupported architecture '" + c.model.arch + "' (supported: gpt2)");
+  r.require(c.model.n_layer >= 1, "model.n_layer", "must be >= 1");
+  r.require(c.model.n_head >= 1, "model.n_head", "must be >= 1");
+  r.require(c.model.n_embd >= 1 && c.model.n_embd % c.model.n_head == 0, "model.n_embd",
+            "must be a positive multiple of model.n_head (" + std::to_string(c.model.n_head) + ")");
+  r.require(c.model.seq_len >= 1, "model.seq_len", "must be >= 1");
+  r.require(c.model.max_seq_len == 0 || c.model.max_seq_len >= c.model.seq_len, "model.max_seq_len",
+            "must be >= model.seq_len (" + std::to_string(c.model.seq_len) + ")");
+  r.require(c.model.vocab_size >= 2 && c.model.vocab_size <= 65536, "model.vocab_size",
+            "must be in [2, 65536] (tokens are uint16)");
+  if (!c.model.init.empty() && !c.init_from_llmc()) {
+    const bool digits = std::all_of(c.model.init.begin(), c.model.init.end(), ::isdigit);
+    r.require(digits, "model.init", "expected a seed (integer) or llmc:PATH, got '" + c.model.init + "'");
+  }
+  r.require(!c.init_from_llmc() || !c.init_llmc_path().empty(), "model.init", "llmc: needs a path");
+  const auto& t = c.train;
+  r.require(t.batch_size >= 1, "train.batch_size", "must be >= 1");
+  r.require(t.steps >= 1, "train.steps", "must be >= 1");
+  r.require(t.lr > 0, "train.lr", "must be > 0");
+  r.require(t.min_lr >= 0 && t.min_lr <= t.lr, "train.min_lr", "must be in [0, train.lr]");
+  r.require(t.warmup >= 0, "train.warmup", "must be >= 0");
+  r.require(t.weight_decay >= 0, "train.weight_decay", "must be >= 0");
+  r.require(t.beta1 >= 0 && t.beta1 < 1, "train.beta1", "must be in [0, 1)");
+  r.require(t.beta2 >= 0 && t.beta2 < 1, "train.beta2", "must be in [0, 1)");
+  r.require(t.eps > 0, "train.eps", "must be > 0");
+  r.require(t.grad_clip >= 0, "train.grad_clip", "must be >= 0 (0 disables clipping)");
+  r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
+  r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
+  r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
+  r.require(c.runtime.threads >= 0, "runtime.threads", "must be >= 0 (0: all cores)");
+  gemm::Backend backend;
+  r.require(gemm::parse_backend(c.runtime.gemm, backend), "runtime.gemm",
+            "unknown GEMM backend '" + c.runtime.gemm + "' (auto, onednn, cblas, cublas)");
+  r.require(gemm::backend_available(backend), "runtime.gemm",
+            "GEMM backend '" + c.runtime.gemm + "' is not in this build");
+}
+
+}  // namespace
+
+uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc() ? train.seed : std::stoull(model.init); }
+
+ModelShape Config::shape() const {
+  ModelShape s;
+  s.max_seq_len = model.max_seq_len > 0 ? model.max_seq_len : model.seq_len;
+  s.vocab_size = model.vocab_size;
+  s.padded_vocab_size = pad_vocab(model.vocab_size);
+  s.n_layer = model.n_layer;
+  s.n_head = model.n_head;
+  s.n_embd = model.n_embd;
+  return s;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config cfg;
+  cfg.path = path;
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "file", "cannot open config file");
+  YAML::Node root;
+  try {
+    root = YAML::Load(in);
+  } catch (const YAML::Exception& e) {
+    throw InputError(path + ":" + std::to_string(e.mark.line + 1), "yaml", e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw InputError(path, "yaml", "the top level must be a mapping of sections");
+
+  Reader reader{cfg, {}};
+  reader.walk(root, "", path);
+  for (const std::string& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--set", o, "expected key=value");
+    const std::string key = o.substr(0, eq);
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw InputError("--set", key, e.msg);
+    }
+    if (value.IsNull()) value = YAML::Node(std::string());
+    reader.set(key, value, Origin{"--set", -1});
+    set_path(root, key, value);
+  }
+  if (cfg.output.dir.empty()) cfg.output.dir = "runs/" + std::filesystem::path(path).stem().string();
+  validate(reader);
+  YAML::Emitter out;
+  out << root;
+  cfg.yaml_text = out.c_str();
+  return cfg;
+}
+
+}  // namespace est

@@ -1,0 +1,78 @@
+#pragma once
+// The training configuration: YAML file + `--set key=value` overrides, checked against a schema so an
+// unknown key, a wrong type or an out-of-range value is one clear error naming the file and the key.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/shape.hpp"
+
+namespace est {
+
+struct ModelConfig {
+  std::string arch = "gpt2";
+  int n_layer = 12;
+  int n_head = 12;
+  int n_embd = 768;
+  int seq_len = 1024;      // training context T
+  int max_seq_len = 0;     // rows of wpe; 0 means seq_len
+  int vocab_size = 50257;
+  // "" (random, seeded by train.seed), a decimal seed, or "llmc:PATH" (an llm.c model file).
+  std::string init;
+};
+
+struct DataConfig {
+  std::string train;  // path or glob of llm.c token shards
+  std::string val;    // optional
+};
+
+struct TrainSection {
+  int batch_size = 4;
+  int steps = 100;
+  double lr = 6e-4;
+  double min_lr = 6e-5;
+  int warmup = 0;
+  double weight_decay = 0.1;
+  bool decay_embeddings = false;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double grad_clip = 1.0;  // 0 disables clipping
+  uint64_t seed = 1337;
+  int eval_every = 0;      // 0: only at the end
+  int eval_batches = 8;
+  int log_every = 10;      // plain-line progress interval when stdout is not a terminal
+};
+
+struct OutputConfig {
+  std::string dir;         // default runs/<config file stem>
+  bool save_model = true;  // llm.c model file <dir>/model.bin at the end
+};
+
+struct RuntimeConfig {
+  int threads = 0;            // 0: all cores
+  std::string gemm = "auto";  // auto | onednn | cblas | cublas
+};
+
+struct Config {
+  ModelConfig model;
+  DataConfig data;
+  TrainSection train;
+  OutputConfig output;
+  RuntimeConfig runtime;
+
+  std::string path;       // the config file
+  std::string yaml_text;  // the effective configuration (file + overrides), for records
+
+  // Model init parsed from model.init.
+  bool init_from_llmc() const { return model.init.rfind("llmc:", 0) == 0; }
+  std::string init_llmc_path() const { return model.init.substr(5); }
+  uint64_t init_seed() const;
+
+  ModelShape shape() const;
+};
+
+// Loads FILE and applies overrides ("key=value", value parsed as YAML). Throws InputError.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+}  // namespace est

@@ -1,0 +1,107 @@
+// The config parser: defaults, overrides, and one clear error (file + key) for every kind of bad input.
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "config/config.hpp"
+#include "input_error.hpp"
+#include "test_util.hpp"
+
+namespace est {
+namespace {
+
+std::string write_temp(const std::string& text) {
+  char name[] = "/tmp/est_config_XXXXXX.yaml";
+  const int fd = mkstemps(name, 5);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+struct TempConfig {
+  std::string path;
+  explicit TempConfig(const std::string& text) : path(write_temp(text)) {}
+  ~TempConfig() { std::remove(path.c_str()); }
+};
+
+// Loads and expects an InputError naming `file` (as a prefix: a line number may follow) and `key`.
+void expect_error(const std::string& text, const std::vector<std::string>& overrides, const std::string& key,
+                  bool from_override = false) {
+  TempConfig c(text);
+  try {
+    load_config(c.path, overrides);
+    ADD_FAILURE() << "accepted bad input for " << key;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.key(), key) << e.what();
+    EXPECT_EQ(e.file().rfind(from_override ? "--set" : c.path, 0), 0u) << e.what();
+  }
+}
+
+TEST(Config, ReadsValuesAndKeepsDefaults) {
+  TempConfig c("model:\n  n_layer: 4\n  n_head: 4\n  n_embd: 128\n  seq_len: 64\n  vocab_size: 256\n"
+               "data:\n  train: d/*train*.bin\ntrain:\n  lr: 1e-3\n  decay_embeddings: yes\n");
+  const Config cfg = load_config(c.path);
+  EXPECT_EQ(cfg.model.n_layer, 4);
+  EXPECT_EQ(cfg.model.n_embd, 128);
+  EXPECT_EQ(cfg.data.train, "d/*train*.bin");
+  EXPECT_DOUBLE_EQ(cfg.train.lr, 1e-3);
+  EXPECT_TRUE(cfg.train.decay_embeddings);
+  EXPECT_EQ(cfg.train.batch_size, TrainSection{}.batch_size);
+  EXPECT_EQ(cfg.shape().padded_vocab_size, 256);
+  EXPECT_EQ(cfg.shape().max_seq_len, 64);
+  EXPECT_EQ(cfg.init_seed(), cfg.train.seed);
+}
+
+TEST(Config, OverridesWinAndAppearInTheEffectiveYaml) {
+  TempConfig c("model:\n  n_layer: 4\n");
+  const Config cfg = load_config(c.path, {"model.n_layer=6", "train.steps=7", "model.init=llmc:/x/y.bin"});
+  EXPECT_EQ(cfg.model.n_layer, 6);
+  EXPECT_EQ(cfg.train.steps, 7);
+  EXPECT_TRUE(cfg.init_from_llmc());
+  EXPECT_EQ(cfg.init_llmc_path(), "/x/y.bin");
+  EXPECT_NE(cfg.yaml_text.find("n_layer: 6"), std::string::npos);
+  EXPECT_NE(cfg.yaml_text.find("steps: 7"), std::string::npos);
+}
+
+TEST(Config, RejectsUnknownAndMistypedKeys) {
+  expect_error("model:\n  n_layers: 4\n", {}, "model.n_layers");
+  expect_error("trian:\n  steps: 4\n", {}, "trian.steps");
+  expect_error("model: {}\n", {"train.stepz=3"}, "train.stepz", true);
+}
+
+TEST(Config, RejectsWrongTypes) {
+  expect_error("model:\n  n_layer: four\n", {}, "model.n_layer");
+  expect_error("train:\n  lr: [1, 2]\n", {}, "train.lr");
+  expect_error("train:\n  seed: -3\n", {}, "train.seed");
+  expect_error("train:\n  decay_embeddings: maybe\n", {}, "train.decay_embeddings");
+  expect_error("model:\n  n_layer:\n    deep: 1\n", {}, "model.n_layer");
+  expect_error("model: {}\n", {"train.batch_size=2.5"}, "train.batch_size", true);
+}
+
+TEST(Config, RejectsOutOfRangeValues) {
+  expect_error("model:\n  n_embd: 100\n  n_head: 12\n", {}, "model.n_embd");
+  expect_error("train:\n  lr: 0\n", {}, "train.lr");
+  expect_error("train:\n  lr: 1e-3\n  min_lr: 1e-2\n", {}, "train.min_lr");
+  expect_error("model:\n  vocab_size: 70000\n", {}, "model.vocab_size");
+  expect_error("model:\n  arch: llama\n", {}, "model.arch");
+  expect_error("model:\n  init: banana\n", {}, "model.init");
+  expect_error("runtime:\n  gemm: mkl\n", {}, "runtime.gemm");
+  expect_error("model: {}\n", {"train.steps=0"}, "train.steps", true);
+}
+
+TEST(Config, RejectsMissingFileBadYamlAndBadOverrideSyntax) {
+  try {
+    load_config("/nonexistent/est.yaml");
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), "/nonexistent/est.yaml");
+    EXPECT_EQ(e.key(), "file");
+  }
+  expect_error("model: [unclosed\n", {}, "yaml");
+  expect_error("- a\n- b\n", {}, "yaml");
+  expect_error("model: {}\n", {"novalue"}, "novalue", true);
+}
+
+}  // namespace
+}  // namespace est
