@@ -1,0 +1,122 @@
+"""The est command line end to end: training writes its outputs; bad input of every kind is one clear error
+line naming the file and the key, exit status 2, and nothing in the output directory."""
+import json
+import os
+import struct
+
+from conftest import TINY_CONFIG, run_est, write_shard
+
+
+def expect_bad_input(result, out_dir, *fragments):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("est: error: "), lines[0]
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+    assert not out_dir.exists(), "bad input must not write the output directory"
+
+
+def test_train_writes_summary_and_model(workspace):
+    tmp, config, _ = workspace
+    r = run_est("train", "--config", config)
+    assert r.returncode == 0, r.stderr
+    out = tmp / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("final_train_loss", "final_val_loss", "steps", "tokens", "wall_seconds", "tokens_per_second",
+                "flops"):
+        assert key in summary, key
+    assert summary["steps"] == 6
+    assert summary["tokens"] == 6 * 2 * 16
+    assert summary["final_val_loss"] is not None
+    assert "val loss" in r.stdout
+    # llm.c model file: header + parameters (2 layers, C=32, Vp=256, maxT=16).
+    C, L, V, T = 32, 2, 256, 16
+    params = V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C
+    assert (out / "model.bin").stat().st_size == 1024 + 4 * params
+    header = struct.unpack("<8i", (out / "model.bin").read_bytes()[:32])
+    assert header == (20240326, 3, T, V, L, 2, C, V)
+
+
+def test_train_starts_from_its_own_llmc_model_file(workspace):
+    tmp, config, _ = workspace
+    assert run_est("train", "--config", config, "--set", "train.steps=20", "--set", "train.lr=3e-3").returncode == 0
+    first_batch_loss = {}
+    for name, init in (("fresh", "7"), ("trained", f"llmc:{tmp / 'out' / 'model.bin'}")):
+        r = run_est("train", "--config", config, "--set", f"model.init={init}", "--set", f"output.dir={tmp / name}",
+                    "--set", "train.steps=1")
+        assert r.returncode == 0, r.stderr
+        first_batch_loss[name] = json.loads((tmp / name / "summary.json").read_text())["final_train_loss"]
+    # The same first batch: the trained weights carried over through the file.
+    assert first_batch_loss["trained"] < first_batch_loss["fresh"] - 0.5
+
+
+def test_bench_prints_the_required_json(workspace):
+    _, config, _ = workspace
+    r = run_est("bench", "--config", config, "--steps", "2")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    for key in ("tokens_per_second", "step_seconds", "achieved_gflops", "gemm_gflops", "gemm_fraction",
+                "peak_rss_mib", "flops_formula"):
+        assert key in j, key
+    assert j["gemm_fraction"] == j["achieved_gflops"] / j["gemm_gflops"]
+
+
+def test_unknown_key(workspace):
+    tmp, config, _ = workspace
+    config.write_text(config.read_text().replace("n_layer:", "n_layers:"))
+    expect_bad_input(run_est("train", "--config", config), tmp / "out", config, "model.n_layers")
+
+
+def test_wrong_type(workspace):
+    tmp, config, _ = workspace
+    expect_bad_input(run_est("train", "--config", config, "--set", "train.steps=many"), tmp / "out", "--set",
+                     "train.steps")
+
+
+def test_missing_config_file(tmp_path):
+    expect_bad_input(run_est("train", "--config", tmp_path / "none.yaml"), tmp_path / "out", "none.yaml", "file")
+
+
+def test_missing_data(workspace):
+    tmp, config, _ = workspace
+    expect_bad_input(run_est("train", "--config", config, "--set", f"data.train={tmp}/nothing_*.bin"), tmp / "out",
+                     "nothing_*.bin", "data.train")
+
+
+def test_shard_with_wrong_magic(workspace):
+    tmp, config, _ = workspace
+    bad = tmp / "bad_train_000000.bin"
+    write_shard(bad, list(range(200)), magic=1234)
+    expect_bad_input(run_est("train", "--config", config, "--set", f"data.train={bad}"), tmp / "out", bad, "magic")
+
+
+def test_truncated_shard(workspace):
+    tmp, config, _ = workspace
+    bad = tmp / "cut_train_000000.bin"
+    write_shard(bad, list(range(200)), ntok=400)
+    expect_bad_input(run_est("train", "--config", config, "--set", f"data.train={bad}"), tmp / "out", bad)
+
+
+def test_vocabulary_larger_than_the_model(workspace):
+    tmp, config, _ = workspace
+    bad = tmp / "gpt2tok_train_000000.bin"
+    write_shard(bad, [50256] + list(range(300, 500)))
+    expect_bad_input(run_est("train", "--config", config, "--set", f"data.train={bad}"), tmp / "out", bad, "token")
+
+
+def test_model_file_with_unknown_version(workspace):
+    tmp, config, _ = workspace
+    model = tmp / "bf16.bin"
+    header = [0] * 256
+    header[:8] = [20240326, 5, 16, 256, 2, 2, 32, 256]
+    model.write_bytes(struct.pack("<256i", *header) + bytes(1000))
+    expect_bad_input(run_est("train", "--config", config, "--set", f"model.init=llmc:{model}"), tmp / "out", model,
+                     "version")
+
+
+def test_bad_command_line(tmp_path):
+    r = run_est("train", "--config", tmp_path / "x.yaml", "--no-such-flag")
+    assert r.returncode == 2
+    r = run_est("frobnicate")
+    assert r.returncode == 2
