@@ -4,6 +4,7 @@
 
 #include "gemm.hpp"
 #include "math.hpp"
+#include "team_reduce.hpp"
 
 namespace est {
 
@@ -15,19 +16,12 @@ void softmax_causal_forward(MatF att, int T) {
       "softmax_causal_forward", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
         const int r = team.league_rank();
         const int n = r % T + 1;
-        float maxv = -3.0e38f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, n),
-            [&](const int j, float& m) { m = att(r, j) > m ? att(r, j) : m; }, Kokkos::Max<float>(maxv));
-        float sum = 0.0f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, n),
-            [&](const int j, float& s) {
-              const float e = kmath::fast_exp(att(r, j) - maxv);
-              att(r, j) = e;
-              s += e;
-            },
-            sum);
+        const float maxv = team_max(team, n, [&](const int j) { return att(r, j); });
+        const float sum = team_sum(team, n, [&](const int j) {
+          const float e = kmath::fast_exp(att(r, j) - maxv);
+          att(r, j) = e;
+          return e;
+        });
         const float inv = 1.0f / sum;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, T),
                              [&](const int j) { att(r, j) = j < n ? att(r, j) * inv : 0.0f; });
@@ -40,9 +34,7 @@ void softmax_causal_backward(MatF datt, CMatF att, int T, float scale) {
       "softmax_causal_backward", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
         const int r = team.league_rank();
         const int n = r % T + 1;
-        float dot = 0.0f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, n), [&](const int j, float& s) { s += att(r, j) * datt(r, j); }, dot);
+        const float dot = team_sum(team, n, [&](const int j) { return att(r, j) * datt(r, j); });
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, T), [&](const int j) {
           datt(r, j) = j < n ? att(r, j) * (datt(r, j) - dot) * scale : 0.0f;
         });

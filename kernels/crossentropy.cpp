@@ -1,6 +1,7 @@
 #include "crossentropy.hpp"
 
 #include "math.hpp"
+#include "team_reduce.hpp"
 
 namespace est {
 
@@ -9,14 +10,9 @@ namespace {
 // Row statistics of a softmax: max and sum of exp(x - max).
 KOKKOS_INLINE_FUNCTION void softmax_stats(const TeamMember& team, const CMatF& logits, int i, int V, float& maxv,
                                           float& sum) {
-  maxv = -3.0e38f;
-  Kokkos::parallel_reduce(
-      Kokkos::TeamThreadRange(team, V),
-      [&](const int j, float& m) { m = logits(i, j) > m ? logits(i, j) : m; }, Kokkos::Max<float>(maxv));
+  maxv = team_max(team, V, [&](const int j) { return logits(i, j); });
   const float mx = maxv;
-  sum = 0.0f;
-  Kokkos::parallel_reduce(
-      Kokkos::TeamThreadRange(team, V), [&](const int j, float& s) { s += kmath::fast_exp(logits(i, j) - mx); }, sum);
+  sum = team_sum(team, V, [&](const int j) { return kmath::fast_exp(logits(i, j) - mx); });
 }
 
 }  // namespace

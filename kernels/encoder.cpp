@@ -1,5 +1,7 @@
 #include "encoder.hpp"
 
+#include "column_sums.hpp"
+
 namespace est {
 
 void encoder_forward(MatF out, CVecI tokens, CMatF wte, CMatF wpe, int T) {
@@ -12,10 +14,15 @@ void encoder_forward(MatF out, CVecI tokens, CMatF wte, CMatF wpe, int T) {
 void encoder_backward(MatF dwte, MatF dwpe, CMatF dout, CVecI tokens, int T) {
   const int64_t N = dout.extent(0), C = dout.extent(1);
   const int64_t B = N / T;
-  // One thread per channel walks the tokens in order: no atomics, bit-reproducible on every backend.
+  // A strip of channels per work item walks the tokens in order: no atomics, bit-reproducible everywhere.
+  const int64_t strips = (C + kColumnStrip - 1) / kColumnStrip;
   Kokkos::parallel_for(
-      "encoder_backward_wte", RangePolicy(0, C), KOKKOS_LAMBDA(const int64_t c) {
-        for (int64_t i = 0; i < N; ++i) dwte(tokens(i), c) += dout(i, c);
+      "encoder_backward_wte", RangePolicy(0, strips), KOKKOS_LAMBDA(const int64_t strip) {
+        const int64_t c0 = strip * kColumnStrip, c1 = c0 + kColumnStrip < C ? c0 + kColumnStrip : C;
+        for (int64_t i = 0; i < N; ++i) {
+          const int t = tokens(i);
+          for (int64_t c = c0; c < c1; ++c) dwte(t, c) += dout(i, c);
+        }
       });
   Kokkos::parallel_for(
       "encoder_backward_wpe", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>({0, 0}, {int64_t(dwpe.extent(0)), C}),

@@ -2,6 +2,7 @@
 
 #include "column_sums.hpp"
 #include "math.hpp"
+#include "team_reduce.hpp"
 
 namespace est {
 
@@ -14,19 +15,9 @@ void layernorm_forward(MatF out, VecF mean, VecF rstd, CMatF inp, CVecF weight, 
   Kokkos::parallel_for(
       "layernorm_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank();
-        float sum = 0.0f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, C), [&](const int c, float& s) { s += inp(i, c); }, sum);
-        const float m = sum / C;
-        float var = 0.0f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, C),
-            [&](const int c, float& s) {
-              const float d = inp(i, c) - m;
-              s += d * d;
-            },
-            var);
-        const float r = 1.0f / kmath::sqrt(var / C + kEps);
+        const float m = team_sum(team, C, [&](const int c) { return inp(i, c); }) / C;
+        const float var = team_sum(team, C, [&](const int c) { return (inp(i, c) - m) * (inp(i, c) - m); }) / C;
+        const float r = 1.0f / kmath::sqrt(var + kEps);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C),
                              [&](const int c) { out(i, c) = (inp(i, c) - m) * r * weight(c) + bias(c); });
         Kokkos::single(Kokkos::PerTeam(team), [&]() {
@@ -43,15 +34,9 @@ void layernorm_backward(MatF dinp, VecF dweight, VecF dbias, CMatF dout, CMatF i
       "layernorm_backward_dinp", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank();
         const float m = mean(i), r = rstd(i);
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, C), [&](const int c, float& a) { a += weight(c) * dout(i, c); },
-            dnorm_mean);
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, C),
-            [&](const int c, float& b) { b += weight(c) * dout(i, c) * (inp(i, c) - m) * r; }, dnorm_norm_mean);
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
+        const float dnorm_mean = team_sum(team, C, [&](const int c) { return weight(c) * dout(i, c); }) / C;
+        const float dnorm_norm_mean =
+            team_sum(team, C, [&](const int c) { return weight(c) * dout(i, c) * (inp(i, c) - m) * r; }) / C;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C), [&](const int c) {
           const float norm = (inp(i, c) - m) * r;
           const float dnorm = weight(c) * dout(i, c);

@@ -101,8 +101,21 @@ TEST_F(LlmcModel, RawHeaderPayloadAndSizeAreLlmcs) {
   EXPECT_EQ(std::vector<int32_t>(header.begin(), header.begin() + 8), want_head);
   for (int i = 8; i < 256; ++i) EXPECT_EQ(header[i], 0) << "slot " << i;
 
+  // llm.c's payload: every matrix (out, in); est keeps the two output projections (in, out).
   const auto params = test::to_host(model_.params());
-  EXPECT_EQ(std::memcmp(bytes.data() + 1024, params.data(), params.size() * sizeof(float)), 0);
+  std::vector<float> payload(params.size());
+  std::memcpy(payload.data(), bytes.data() + 1024, payload.size() * sizeof(float));
+  const ParameterLayout layout(tiny_shape());
+  for (const ParamSpec& p : layout.specs)
+    for (int64_t i = 0; i < p.size; ++i) {
+      int64_t ours = p.offset + i;
+      if (p.transposed) {
+        const int64_t in = p.shape[1], out = p.shape[2], per_layer = in * out;
+        const int64_t l = i / per_layer, o = (i % per_layer) / in, k = i % in;  // file index (l, o, k)
+        ours = p.offset + l * per_layer + k * out + o;
+      }
+      ASSERT_EQ(payload[p.offset + i], params[ours]) << p.name << " entry " << i;
+    }
 
   const ModelShape s = read_llmc_header(path_);
   EXPECT_EQ(s.max_seq_len, 16);

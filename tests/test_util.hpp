@@ -32,10 +32,12 @@ inline Kokkos::View<int*, MemSpace> to_device(const std::vector<int>& h) {
   return d;
 }
 
-inline std::vector<float> to_host(const Buffer& d) {
-  std::vector<float> h(d.extent(0));
+// Any contiguous view (a flat buffer, a matrix) as a flat host vector.
+template <class View>
+std::vector<float> to_host(const View& d) {
+  std::vector<float> h(d.size());
   Kokkos::View<float*, Kokkos::HostSpace, Unmanaged> hv(h.data(), h.size());
-  Kokkos::deep_copy(hv, d);
+  Kokkos::deep_copy(hv, CVecF(d.data(), d.size()));
   return h;
 }
 

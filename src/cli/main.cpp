@@ -7,6 +7,7 @@
 #include "data/prepare.hpp"
 #include "input_error.hpp"
 #include "train/bench.hpp"
+#include "train/flops_report.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -28,6 +29,12 @@ int run(int argc, char** argv) {
   bench->add_option("--config", config_path, "YAML configuration")->required();
   bench->add_option("--steps", bench_steps, "Timed steps (after 2 warm-up steps)")->check(CLI::PositiveNumber);
   bench->add_option("--set", overrides, "Override a config key: key=value (repeatable)");
+
+  bool as_json = false;
+  auto* flops = app.add_subcommand("flops", "Training FLOPs per EST stage and the saving, without training");
+  flops->add_option("--config", config_path, "YAML configuration")->required();
+  flops->add_flag("--json", as_json, "Print JSON");
+  flops->add_option("--set", overrides, "Override a config key: key=value (repeatable)");
 
   auto* data = app.add_subcommand("data", "Data preparation");
   data->require_subcommand(1);
@@ -54,6 +61,9 @@ int run(int argc, char** argv) {
                 (trainer.output_dir() + "/summary.json").c_str());
   } else if (*bench) {
     std::printf("%s\n", est::run_bench(est::load_config(config_path, overrides), bench_steps).dump(2).c_str());
+  } else if (*flops) {
+    const auto report = est::flops_report(est::load_config(config_path, overrides));
+    std::printf("%s", as_json ? (report.dump(2) + "\n").c_str() : est::format_flops_report(report).c_str());
   } else if (*prepare) {
     const auto r = est::prepare_text(text_path, out_dir, val_fraction);
     std::printf("est: wrote %lld train tokens in %zu shard(s) and %lld val tokens to %s\n",

@@ -82,6 +82,10 @@ const std::map<std::string, Setter>& schema() {
       field("train.eval_every", &Config::train, &TrainSection::eval_every),
       field("train.eval_batches", &Config::train, &TrainSection::eval_batches),
       field("train.log_every", &Config::train, &TrainSection::log_every),
+      field("est.schedule", &Config::est, &EstConfig::schedule),
+      field("est.inactive", &Config::est, &EstConfig::inactive),
+      field("est.layer_scaling", &Config::est, &EstConfig::layer_scaling),
+      field("est.seed", &Config::est, &EstConfig::seed),
       field("output.dir", &Config::output, &OutputConfig::dir),
       field("output.save_model", &Config::output, &OutputConfig::save_model),
       field("runtime.threads", &Config::runtime, &RuntimeConfig::threads),
@@ -195,6 +199,11 @@ void validate(const Reader& r) {
   r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
   r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
   r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
+  r.require(c.est.inactive == "skip" || c.est.inactive == "zero_grad", "est.inactive",
+            "expected skip or zero_grad, got '" + c.est.inactive + "'");
+  r.require(c.est.layer_scaling == "none" || c.est.layer_scaling == "inverse", "est.layer_scaling",
+            "expected none or inverse, got '" + c.est.layer_scaling + "'");
+  r.require(c.est.seed >= -1, "est.seed", "must be >= 0 (or -1: train.seed)");
   r.require(c.runtime.threads >= 0, "runtime.threads", "must be >= 0 (0: all cores)");
   gemm::Backend backend;
   r.require(gemm::parse_backend(c.runtime.gemm, backend), "runtime.gemm",

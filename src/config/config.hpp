@@ -44,6 +44,14 @@ struct TrainSection {
   int log_every = 10;      // plain-line progress interval when stdout is not a terminal
 };
 
+// Evolving Subnetwork Training.
+struct EstConfig {
+  std::string schedule;            // YAML schedule; empty: train the full model every step
+  std::string inactive = "skip";   // skip | zero_grad: AdamW for parameters outside the subnetwork
+  std::string layer_scaling = "none";  // none | inverse: scale active layers' branches by 1/p_L
+  int64_t seed = -1;               // subnetwork draws; -1: train.seed
+};
+
 struct OutputConfig {
   std::string dir;         // default runs/<config file stem>
   bool save_model = true;  // llm.c model file <dir>/model.bin at the end
@@ -58,6 +66,7 @@ struct Config {
   ModelConfig model;
   DataConfig data;
   TrainSection train;
+  EstConfig est;
   OutputConfig output;
   RuntimeConfig runtime;
 
@@ -68,6 +77,7 @@ struct Config {
   bool init_from_llmc() const { return model.init.rfind("llmc:", 0) == 0; }
   std::string init_llmc_path() const { return model.init.substr(5); }
   uint64_t init_seed() const;
+  uint64_t est_seed() const { return est.seed >= 0 ? static_cast<uint64_t>(est.seed) : train.seed; }
 
   ModelShape shape() const;
 };

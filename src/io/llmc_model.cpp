@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
@@ -104,6 +105,28 @@ void check_same_shape(const std::string& path, const ModelShape& file, const Mod
                            std::to_string(model.*f.member));
 }
 
+// llm.c stores every matrix (out, in); est keeps the output projections (in, out) (parameters.hpp). Converts
+// a whole parameter buffer between the two, tensor by tensor and layer by layer.
+std::vector<float> reorient(const ParameterLayout& layout, int n_layer, const float* from, bool to_llmc) {
+  std::vector<float> to(from, from + layout.total);
+  for (const ParamSpec& p : layout.specs) {
+    if (!p.transposed) continue;
+    const int64_t rows = p.shape[1], cols = p.shape[2];  // as est stores it
+    for (int l = 0; l < n_layer; ++l) {
+      const float* src = from + p.offset + l * rows * cols;
+      float* dst = to.data() + p.offset + l * rows * cols;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          if (to_llmc)
+            dst[c * rows + r] = src[r * cols + c];
+          else
+            dst[r * cols + c] = src[c * rows + r];
+        }
+    }
+  }
+  return to;
+}
+
 Header header_for(const ModelShape& s) {
   Header h{};
   h[MAGIC] = kMagic;
@@ -122,18 +145,21 @@ ModelShape read_llmc_header(const std::string& path) {
 void load_llmc_model(const std::string& path, GPT2& model) {
   std::ifstream in;
   check_same_shape(path, open_model(path, in), model.shape());
-  // A separate host copy (not a mirror view aliasing host memory), so a failed read leaves the model intact.
-  auto host = Kokkos::create_mirror(model.params());
-  if (!in.read(reinterpret_cast<char*>(host.data()), static_cast<std::streamsize>(host.size() * sizeof(float))))
+  // Read into host memory of our own, so a failed read leaves the model intact.
+  std::vector<float> file(model.layout().total);
+  if (!in.read(reinterpret_cast<char*>(file.data()), static_cast<std::streamsize>(file.size() * sizeof(float))))
     throw InputError(path, "file", "read of the parameters failed");
-  Kokkos::deep_copy(model.params(), host);
+  const std::vector<float> ours = reorient(model.layout(), model.shape().n_layer, file.data(), false);
+  Kokkos::deep_copy(model.params(), Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                                        ours.data(), ours.size()));
 }
 
 void save_llmc_model(const std::string& path, const GPT2& model) {
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model.params());
+  const std::vector<float> file = reorient(model.layout(), model.shape().n_layer, host.data(), true);
   const Header h = header_for(model.shape());
   write_file_atomic(path, [&](int fd) {
-    return write_all(fd, h.data(), sizeof(Header)) && write_all(fd, host.data(), host.size() * sizeof(float));
+    return write_all(fd, h.data(), sizeof(Header)) && write_all(fd, file.data(), file.size() * sizeof(float));
   });
 }
 

@@ -1,4 +1,4 @@
-#include "gpt2.hpp"
+#include "model/gpt2.hpp"
 
 #include <cmath>
 #include <stdexcept>
@@ -6,8 +6,8 @@
 #include "attention.hpp"
 #include "crossentropy.hpp"
 #include "encoder.hpp"
+#include "gather.hpp"
 #include "gelu.hpp"
-#include "gemm.hpp"
 #include "init.hpp"
 #include "layernorm.hpp"
 #include "linear.hpp"
@@ -48,17 +48,21 @@ GPT2::GPT2(const ModelShape& shape, int B, int T) : shape_(shape), layout_(shape
   acts_.logits = alloc("logits", BT * Vp);
   acts_.proj = alloc("proj", BT * C);
   scratch_.dresidual = alloc("dresidual", BT * C);
+  scratch_.dbranch = alloc("dbranch", BT * C);
   scratch_.dc = alloc("dc", BT * C);
   scratch_.d4c = alloc("d4c", BT * 4 * C);
   scratch_.dqkv = alloc("dqkv", BT * 3 * C);
   scratch_.datt = alloc("datt", B * NH * T * T);
+  set_subnetwork(Subnetwork::full(shape));
 }
 
-float* GPT2::slice(const Buffer& buf, int id, int layer) const {
+float* GPT2::param(int id, int layer) const {
   const ParamSpec& p = layout_[id];
-  float* base = buf.data() + p.offset;
+  float* base = params_.data() + p.offset;
   return layer < 0 ? base : base + layer * (p.size / shape_.n_layer);
 }
+
+float* GPT2::grad(int id, int layer) const { return grads_.data() + active_->slice(id, layer).grad_offset; }
 
 void GPT2::init_random(uint64_t seed) {
   const float std = 0.02f;
@@ -78,6 +82,13 @@ void GPT2::init_random(uint64_t seed) {
   }
 }
 
+void GPT2::set_subnetwork(const Subnetwork& sub) {
+  if (int(sub.layers.size()) != shape_.n_layer) throw std::invalid_argument("subnetwork has the wrong layer count");
+  sub_ = sub;
+  active_ = std::make_unique<ActiveLayout>(layout_, shape_, sub_);
+  if (!active_->is_full() && compact_params_.extent(0) == 0) compact_params_ = alloc("compact_params", layout_.total);
+}
+
 void GPT2::set_batch(const int* tokens, const int* targets) {
   const int64_t BT = int64_t(B_) * T_;
   Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged> ht(tokens, BT), hg(targets, BT);
@@ -85,41 +96,76 @@ void GPT2::set_batch(const int* tokens, const int* targets) {
   Kokkos::deep_copy(targets_, hg);
 }
 
+// The parameters change every step, so the compact copies are refreshed before each forward pass.
+void GPT2::gather_weights() {
+  for (const ActiveSlice& s : active_->slices()) {
+    float* dst = compact_params_.data() + s.grad_offset;
+    const CMatF src = cmat(params_.data() + s.offset, s.rows, s.cols);
+    if (s.kind == SliceKind::rows) gather_rows(mat(dst, s.kept, s.cols), src, s.index);
+  }
+}
+
+GPT2::LayerWeights GPT2::weights(int l) const {
+  auto w = [&](int id) -> const float* {
+    const ActiveSlice& s = active_->slice(id, l);
+    return s.kind == SliceKind::dense ? params_.data() + s.offset : compact_params_.data() + s.grad_offset;
+  };
+  const LayerSelection& sel = sub_.layers[l];
+  return {w(LN1W), w(LN1B), w(QKVW), w(QKVB), w(ATTPROJW), w(ATTPROJB), w(LN2W), w(LN2B), w(FCW), w(FCB),
+          w(FCPROJW), w(FCPROJB), int(sel.heads.size()), int(sel.neurons.size())};
+}
+
+CMatF GPT2::residual(int layer, bool after_mlp) const {
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd;
+  if (!sub_.layers[layer].active) return cmat(layer_input_[layer], BT, C);
+  const Buffer& b = after_mlp ? acts_.residual3 : acts_.residual2;
+  return cmat(b.data() + layer * BT * C, BT, C);
+}
+
 void GPT2::forward_to_logits() {
   const int B = B_, T = T_, NH = shape_.n_head;
   const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
+  const int64_t hs = shape_.head_size();
+  const float layer_scale = sub_.layer_scale;
   auto& a = acts_;
+  if (!active_->is_full()) gather_weights();
   encoder_forward(mat(a.encoded.data(), BT, C), tokens_, cmat(param(WTE), Vp, C),
                   cmat(param(WPE), shape_.max_seq_len, C), T);
+  layer_input_.assign(L, nullptr);
+  const float* residual = a.encoded.data();
   for (int64_t l = 0; l < L; ++l) {
-    const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
+    layer_input_[l] = residual;
+    if (!sub_.layers[l].active) continue;  // identity on the residual stream: no kernel runs
+    const LayerWeights w = weights(int(l));
+    const int64_t A = w.heads * hs, M = w.neurons;  // attention and MLP widths of this layer
     MatF ln1 = mat(a.ln1.data() + l * BT * C, BT, C);
-    MatF qkv = mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * C);
-    MatF atty = mat(a.atty.data() + l * BT * C, BT, C);
-    MatF att = mat(a.att.data() + l * B * NH * T * T, int64_t(B) * NH * T, T);
+    MatF qkv = mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A);
+    MatF atty = mat(a.atty.data() + l * BT * C, BT, A);
+    MatF att = mat(a.att.data() + l * B * NH * T * T, int64_t(B) * w.heads * T, T);
     MatF residual2 = mat(a.residual2.data() + l * BT * C, BT, C);
     MatF ln2 = mat(a.ln2.data() + l * BT * C, BT, C);
-    MatF fch = mat(a.fch.data() + l * BT * 4 * C, BT, 4 * C);
-    MatF fch_gelu = mat(a.fch_gelu.data() + l * BT * 4 * C, BT, 4 * C);
+    MatF fch = mat(a.fch.data() + l * BT * 4 * C, BT, M);
+    MatF fch_gelu = mat(a.fch_gelu.data() + l * BT * 4 * C, BT, M);
     MatF residual3 = mat(a.residual3.data() + l * BT * C, BT, C);
     MatF proj = mat(a.proj.data(), BT, C);
 
     layernorm_forward(ln1, vec(a.ln1_mean.data() + l * BT, BT), vec(a.ln1_rstd.data() + l * BT, BT),
-                      cmat(residual, BT, C), cvec(param(LN1W, l), C), cvec(param(LN1B, l), C));
-    linear_forward(qkv, ln1, cmat(param(QKVW, l), 3 * C, C), cvec(param(QKVB, l), 3 * C));
-    attention_forward(atty, att, qkv, B, T, NH);
-    linear_forward(proj, atty, cmat(param(ATTPROJW, l), C, C), cvec(param(ATTPROJB, l), C));
-    residual_forward(residual2, cmat(residual, BT, C), proj);
+                      cmat(residual, BT, C), cvec(w.ln1w, C), cvec(w.ln1b, C));
+    linear_forward(qkv, ln1, cmat(w.qkvw, 3 * A, C), cvec(w.qkvb, 3 * A));
+    attention_forward(atty, att, qkv, B, T, w.heads);
+    linear_forward(proj, atty, cmat(w.attprojw, A, C), cvec(w.attprojb, C), sub_.head_scale, WeightLayout::in_out);
+    residual_forward(residual2, cmat(residual, BT, C), proj, layer_scale);
     layernorm_forward(ln2, vec(a.ln2_mean.data() + l * BT, BT), vec(a.ln2_rstd.data() + l * BT, BT), residual2,
-                      cvec(param(LN2W, l), C), cvec(param(LN2B, l), C));
-    linear_forward(fch, ln2, cmat(param(FCW, l), 4 * C, C), cvec(param(FCB, l), 4 * C));
+                      cvec(w.ln2w, C), cvec(w.ln2b, C));
+    linear_forward(fch, ln2, cmat(w.fcw, M, C), cvec(w.fcb, M));
     gelu_forward(fch_gelu, fch);
-    linear_forward(proj, fch_gelu, cmat(param(FCPROJW, l), C, 4 * C), cvec(param(FCPROJB, l), C));
-    residual_forward(residual3, residual2, proj);
+    linear_forward(proj, fch_gelu, cmat(w.fcprojw, M, C), cvec(w.fcprojb, C), sub_.mlp_scale, WeightLayout::in_out);
+    residual_forward(residual3, residual2, proj, layer_scale);
+    residual = residual3.data();
   }
-  const float* last = L == 0 ? a.encoded.data() : a.residual3.data() + (L - 1) * BT * C;
+  final_residual_ = residual;
   layernorm_forward(mat(a.lnf.data(), BT, C), vec(a.lnf_mean.data(), BT), vec(a.lnf_rstd.data(), BT),
-                    cmat(last, BT, C), cvec(param(LNFW), C), cvec(param(LNFB), C));
+                    cmat(residual, BT, C), cvec(param(LNFW), C), cvec(param(LNFB), C));
   // Tied LM head: logits = lnf · wte^T over the padded vocabulary.
   linear_forward(mat(a.logits.data(), BT, Vp), mat(a.lnf.data(), BT, C), cmat(param(WTE), Vp, C), CVecF());
 }
@@ -144,53 +190,57 @@ float GPT2::forward_backward() {
 void GPT2::backward() {
   const int B = B_, T = T_, NH = shape_.n_head;
   const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
+  const int64_t hs = shape_.head_size();
+  const float layer_scale = sub_.layer_scale;
   auto& a = acts_;
   auto& s = scratch_;
   MatF dresidual = mat(s.dresidual.data(), BT, C);
+  // A residual branch's gradient: the stream's, times the layer scale when there is one.
+  const MatF dbranch = layer_scale == 1.0f ? dresidual : mat(s.dbranch.data(), BT, C);
   MatF dc = mat(s.dc.data(), BT, C);
-  MatF d4c = mat(s.d4c.data(), BT, 4 * C);
-  MatF dqkv = mat(s.dqkv.data(), BT, 3 * C);
-  MatF datt = mat(s.datt.data(), int64_t(B) * NH * T, T);
 
   // LM head: dlnf = dlogits · wte, dwte = dlogits^T · lnf (the first write to dwte; the encoder adds to it).
-  linear_backward(dc, mat(grad(WTE), Vp, C), VecF(), cmat(a.logits.data(), BT, Vp), cmat(a.lnf.data(), BT, C),
+  linear_backward(dc, mat(grad(WTE, -1), Vp, C), VecF(), cmat(a.logits.data(), BT, Vp), cmat(a.lnf.data(), BT, C),
                   cmat(param(WTE), Vp, C));
   Kokkos::deep_copy(s.dresidual, 0.0f);
-  const float* last = L == 0 ? a.encoded.data() : a.residual3.data() + (L - 1) * BT * C;
-  layernorm_backward(dresidual, vec(grad(LNFW), C), vec(grad(LNFB), C), dc, cmat(last, BT, C), cvec(param(LNFW), C),
-                     cvec(a.lnf_mean.data(), BT), cvec(a.lnf_rstd.data(), BT));
+  layernorm_backward(dresidual, vec(grad(LNFW, -1), C), vec(grad(LNFB, -1), C), dc, cmat(final_residual_, BT, C),
+                     cvec(param(LNFW), C), cvec(a.lnf_mean.data(), BT), cvec(a.lnf_rstd.data(), BT));
 
   for (int64_t l = L - 1; l >= 0; --l) {
-    const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
+    if (!sub_.layers[l].active) continue;
+    const LayerWeights w = weights(int(l));
+    const int64_t A = w.heads * hs, M = w.neurons;
     CMatF ln1 = cmat(a.ln1.data() + l * BT * C, BT, C);
-    CMatF qkv = cmat(a.qkv.data() + l * BT * 3 * C, BT, 3 * C);
-    CMatF atty = cmat(a.atty.data() + l * BT * C, BT, C);
-    CMatF att = cmat(a.att.data() + l * B * NH * T * T, int64_t(B) * NH * T, T);
+    CMatF qkv = cmat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A);
+    CMatF atty = cmat(a.atty.data() + l * BT * C, BT, A);
+    CMatF att = cmat(a.att.data() + l * B * NH * T * T, int64_t(B) * w.heads * T, T);
     CMatF residual2 = cmat(a.residual2.data() + l * BT * C, BT, C);
     CMatF ln2 = cmat(a.ln2.data() + l * BT * C, BT, C);
-    CMatF fch = cmat(a.fch.data() + l * BT * 4 * C, BT, 4 * C);
-    CMatF fch_gelu = cmat(a.fch_gelu.data() + l * BT * 4 * C, BT, 4 * C);
+    CMatF fch = cmat(a.fch.data() + l * BT * 4 * C, BT, M);
+    CMatF fch_gelu = cmat(a.fch_gelu.data() + l * BT * 4 * C, BT, M);
+    MatF d4c = mat(s.d4c.data(), BT, M);
+    MatF datty = mat(s.dc.data(), BT, A);
+    MatF dqkv = mat(s.dqkv.data(), BT, 3 * A);
+    MatF datt = mat(s.datt.data(), int64_t(B) * w.heads * T, T);
 
-    // MLP: the residual gradient is also the gradient of the MLP output.
-    linear_backward(d4c, mat(grad(FCPROJW, l), C, 4 * C), vec(grad(FCPROJB, l), C), dresidual, fch_gelu,
-                    cmat(param(FCPROJW, l), C, 4 * C));
+    // MLP.
+    if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
+    linear_backward(d4c, mat(grad(FCPROJW, l), M, C), vec(grad(FCPROJB, l), C), dbranch, fch_gelu,
+                    cmat(w.fcprojw, M, C), sub_.mlp_scale, WeightLayout::in_out);
     gelu_backward(d4c, fch, d4c);
-    linear_backward(dc, mat(grad(FCW, l), 4 * C, C), vec(grad(FCB, l), 4 * C), d4c, ln2,
-                    cmat(param(FCW, l), 4 * C, C));
-    layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, residual2,
-                       cvec(param(LN2W, l), C), cvec(a.ln2_mean.data() + l * BT, BT),
-                       cvec(a.ln2_rstd.data() + l * BT, BT));
+    linear_backward(dc, mat(grad(FCW, l), M, C), vec(grad(FCB, l), M), d4c, ln2, cmat(w.fcw, M, C));
+    layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, residual2, cvec(w.ln2w, C),
+                       cvec(a.ln2_mean.data() + l * BT, BT), cvec(a.ln2_rstd.data() + l * BT, BT));
     // Attention.
-    linear_backward(dc, mat(grad(ATTPROJW, l), C, C), vec(grad(ATTPROJB, l), C), dresidual, atty,
-                    cmat(param(ATTPROJW, l), C, C));
-    attention_backward(dqkv, datt, dc, att, qkv, B, T, NH);
-    linear_backward(dc, mat(grad(QKVW, l), 3 * C, C), vec(grad(QKVB, l), 3 * C), dqkv, ln1,
-                    cmat(param(QKVW, l), 3 * C, C));
-    layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(residual, BT, C),
-                       cvec(param(LN1W, l), C), cvec(a.ln1_mean.data() + l * BT, BT),
-                       cvec(a.ln1_rstd.data() + l * BT, BT));
+    if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
+    linear_backward(datty, mat(grad(ATTPROJW, l), A, C), vec(grad(ATTPROJB, l), C), dbranch, atty,
+                    cmat(w.attprojw, A, C), sub_.head_scale, WeightLayout::in_out);
+    attention_backward(dqkv, datt, datty, att, qkv, B, T, w.heads);
+    linear_backward(dc, mat(grad(QKVW, l), 3 * A, C), vec(grad(QKVB, l), 3 * A), dqkv, ln1, cmat(w.qkvw, 3 * A, C));
+    layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(layer_input_[l], BT, C),
+                       cvec(w.ln1w, C), cvec(a.ln1_mean.data() + l * BT, BT), cvec(a.ln1_rstd.data() + l * BT, BT));
   }
-  encoder_backward(mat(grad(WTE), Vp, C), mat(grad(WPE), shape_.max_seq_len, C), dresidual, tokens_, T);
+  encoder_backward(mat(grad(WTE, -1), Vp, C), mat(grad(WPE, -1), shape_.max_seq_len, C), dresidual, tokens_, T);
 }
 
 }  // namespace est

@@ -1,10 +1,18 @@
 #pragma once
-// GPT-2 (pre-LayerNorm, learned positions, tied LM head), fp32, forward and backward written out by hand
-// in llm.c's structure. Non-GEMM work runs in Kokkos kernels, every matrix product through est::gemm.
+// GPT-2 (pre-LayerNorm, learned positions, tied LM head), fp32, forward and backward written out by hand in
+// llm.c's structure. Non-GEMM work runs in Kokkos kernels, every matrix product through est::gemm.
+//
+// Each forward/backward pass trains the current subnetwork (the full model unless set_subnetwork says
+// otherwise): a skipped layer runs no kernel, and an active layer's GEMMs run at the reduced sizes of its
+// active heads and neurons, on compact copies of their weight rows and columns.
 #include <cstdint>
+#include <memory>
+#include <vector>
 
-#include "parameters.hpp"
-#include "shape.hpp"
+#include "est/subnetwork.hpp"
+#include "model/active_layout.hpp"
+#include "model/parameters.hpp"
+#include "model/shape.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -20,51 +28,74 @@ class GPT2 {
   int seq_len() const { return T_; }
 
   Buffer params() const { return params_; }
-  Buffer grads() const { return grads_; }
-  // Views of tensor `id`; per-layer tensors may be narrowed to one layer.
-  float* param(int id, int layer = -1) const { return slice(params_, id, layer); }
-  float* grad(int id, int layer = -1) const { return slice(grads_, id, layer); }
+  float* param(int id, int layer = -1) const;
 
   // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), wpe N(0, 0.01),
   // zero biases, unit LayerNorm gains; padded vocabulary rows zero.
   void init_random(uint64_t seed);
 
+  // The subnetwork the following passes train.
+  void set_subnetwork(const Subnetwork& sub);
+  const Subnetwork& subnetwork() const { return sub_; }
+  const ActiveLayout& active() const { return *active_; }
+
+  // The gradient of the last forward_backward: compact, as active() lays it out (for the full model, the
+  // plain gradient in the parameter layout). Everything outside the subnetwork has no entry: its gradient is
+  // exactly zero and never computed.
+  VecF grads() const { return VecF(grads_.data(), active_->total()); }
+
   // Copies a batch of B*T inputs and targets (host memory) to the device.
   void set_batch(const int* tokens, const int* targets);
   // Mean cross-entropy of the current batch; logits are kept.
   float forward();
-  // Mean cross-entropy, and the gradient of it in grads() (every entry overwritten).
+  // Mean cross-entropy, and its gradient in grads().
   float forward_backward();
 
+  // The residual stream after layer `layer`'s attention (`after_mlp` false) or MLP, from the last forward
+  // (for a skipped layer: its input, unchanged).
+  CMatF residual(int layer, bool after_mlp) const;
+
  private:
-  float* slice(const Buffer& buf, int id, int layer) const;
+  // One layer's weights as its GEMMs see them: the parameters, or compact copies of the active rows/columns.
+  struct LayerWeights {
+    const float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+    int heads, neurons;
+  };
+  LayerWeights weights(int layer) const;
+  float* grad(int id, int layer) const;
+  void gather_weights();
   void forward_to_logits();
   void backward();
 
   ModelShape shape_;
   ParameterLayout layout_;
   int B_, T_;
-  Buffer params_, grads_;
+  Buffer params_, grads_, compact_params_;
   Kokkos::View<int*, MemSpace> tokens_, targets_;
+  Subnetwork sub_;
+  std::unique_ptr<ActiveLayout> active_;
+  std::vector<const float*> layer_input_;  // residual stream entering each layer (last forward)
+  const float* final_residual_ = nullptr;  // and leaving the last one
 
-  // Activations kept for the backward pass (per layer where indexed by l).
+  // Activations kept for the backward pass, at full width; a subnetwork uses a prefix of each.
   struct Activations {
-    Buffer encoded;                 // (BT, C)
+    Buffer encoded;                  // (BT, C)
     Buffer ln1, ln1_mean, ln1_rstd;  // (L, BT, C), (L, BT)
-    Buffer qkv;                     // (L, BT, 3C)
-    Buffer atty;                    // (L, BT, C)
-    Buffer att;                     // (L, B*NH*T, T)
-    Buffer residual2;               // (L, BT, C)
+    Buffer qkv;                      // (L, BT, 3C)
+    Buffer atty;                     // (L, BT, C)
+    Buffer att;                      // (L, B*NH*T, T)
+    Buffer residual2;                // (L, BT, C)
     Buffer ln2, ln2_mean, ln2_rstd;
-    Buffer fch, fch_gelu;           // (L, BT, 4C)
-    Buffer residual3;               // (L, BT, C)
+    Buffer fch, fch_gelu;            // (L, BT, 4C)
+    Buffer residual3;                // (L, BT, C)
     Buffer lnf, lnf_mean, lnf_rstd;
-    Buffer logits;                  // (BT, Vp); holds dlogits after forward_backward
-    Buffer proj;                    // (BT, C) scratch for the attention and MLP projections
+    Buffer logits;                   // (BT, Vp); holds dlogits after forward_backward
+    Buffer proj;                     // (BT, C) scratch for the attention and MLP projections
   } acts_;
   // Gradient scratch, reused by every layer.
   struct GradScratch {
     Buffer dresidual;  // (BT, C)
+    Buffer dbranch;    // (BT, C): a residual branch's gradient under layer scaling
     Buffer dc;         // (BT, C)
     Buffer d4c;        // (BT, 4C)
     Buffer dqkv;       // (BT, 3C)

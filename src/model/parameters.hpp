@@ -1,6 +1,9 @@
 #pragma once
-// The 16 parameter tensors of GPT-2 in llm.c's order and layout ((out, in) row-major, layer-major), stored
-// back to back in one flat buffer so the optimizer, the gradient norm and the model file each see one array.
+// The 16 parameter tensors of GPT-2 in llm.c's order, layer-major, stored back to back in one flat buffer so
+// the optimizer, the gradient norm and the model file each see one array. Matrices are llm.c's (out, in)
+// row-major, except the two output projections (attprojw, fcprojw), kept as (in, out): the attention heads and
+// MLP neurons EST samples, and the shards tensor parallelism splits, are then contiguous rows of every tensor.
+// The llm.c model file transposes them at the boundary.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -22,7 +25,8 @@ enum class ParamKind { matrix, bias, norm, embedding };
 struct ParamSpec {
   const char* name;
   ParamKind kind;
-  std::vector<int64_t> shape;  // full shape, the layer dimension first for per-layer tensors
+  std::vector<int64_t> shape;  // full shape as stored, the layer dimension first for per-layer tensors
+  bool transposed = false;     // stored as the transpose of llm.c's tensor
   int64_t size = 0;
   int64_t offset = 0;
 };

@@ -13,13 +13,36 @@ float AdamW::decay_for(const ParamSpec& p) const {
   }
 }
 
-void AdamW::step(Buffer params, Buffer grads, float lr, float grad_scale) {
+void AdamW::step(GPT2& model, float lr, float grad_scale) {
   ++t_;
-  for (const ParamSpec& p : layout_.specs) {
-    const auto range = std::make_pair(p.offset, p.offset + p.size);
-    AdamWStep s{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay_for(p), grad_scale, t_};
-    adamw_update(Kokkos::subview(params, range), Kokkos::subview(m_, range), Kokkos::subview(v_, range),
-                 Kokkos::subview(grads, range), s);
+  float* p = model.params().data();
+  float* g = model.grads().data();
+  const auto& slices = model.active().slices();
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const ActiveSlice& s = slices[i];
+    const AdamWStep step{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay_for(layout_[s.id]), grad_scale, t_};
+    switch (s.kind) {
+      case SliceKind::dense: {
+        // Dense slices of one tensor lie back to back in both buffers: one launch covers the run.
+        int64_t n = s.rows * s.cols;
+        while (i + 1 < slices.size() && slices[i + 1].id == s.id && slices[i + 1].kind == SliceKind::dense) n += slices[++i].grad_size();
+        adamw_update(vec(p + s.offset, n), vec(m_.data() + s.offset, n), vec(v_.data() + s.offset, n),
+                     cvec(g + s.grad_offset, n), step);
+        break;
+      }
+      case SliceKind::rows:
+        adamw_update_rows(mat(p + s.offset, s.rows, s.cols), mat(m_.data() + s.offset, s.rows, s.cols),
+                          mat(v_.data() + s.offset, s.rows, s.cols), cmat(g + s.grad_offset, s.kept, s.cols), s.map,
+                          cfg_.zero_grad_inactive, step);
+        break;
+      case SliceKind::none:
+        if (cfg_.zero_grad_inactive) {
+          const int64_t n = s.rows * s.cols;
+          adamw_update_zero_grad(vec(p + s.offset, n), vec(m_.data() + s.offset, n), vec(v_.data() + s.offset, n),
+                                 step);
+        }
+        break;
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 #pragma once
-// AdamW over the model's flat parameter buffer, one launch per tensor so each gets its weight decay.
+// AdamW over the model's flat parameter buffer, driven by the subnetwork's active layout: each slice gets its
+// tensor's weight decay, and parameters outside the subnetwork are left untouched (est.inactive: skip, the
+// default) or stepped with a zero gradient (zero_grad).
 #include "adamw.hpp"
-#include "model/parameters.hpp"
+#include "model/gpt2.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -12,14 +14,16 @@ struct AdamWConfig {
   float eps = 1e-8f;
   float weight_decay = 0.1f;
   bool decay_embeddings = false;
+  bool zero_grad_inactive = false;
 };
 
 class AdamW {
  public:
   AdamW(const ParameterLayout& layout, const AdamWConfig& cfg);
 
-  // One update with learning rate lr; gradients are multiplied by grad_scale first (clipping).
-  void step(Buffer params, Buffer grads, float lr, float grad_scale);
+  // One update of model.params() from model.grads() at learning rate lr; gradients are multiplied by
+  // grad_scale first (clipping). Bias correction counts optimizer steps (t), whether or not a slice trained.
+  void step(GPT2& model, float lr, float grad_scale);
 
   int steps_taken() const { return t_; }
   Buffer m() const { return m_; }

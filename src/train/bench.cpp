@@ -7,18 +7,22 @@
 #include <chrono>
 #include <random>
 
+#include "est/flops.hpp"
+#include "est/sampler.hpp"
 #include "gemm.hpp"
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
-#include "train/flops.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
+#include "train/trainer.hpp"
 
 namespace est {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct GemmShape {
   int64_t M, N, K;
@@ -37,7 +41,8 @@ GemmShape largest_gemm(const ModelShape& s, int64_t BT) {
 // Times C = A·B^T at one GEMM shape (the layout of a linear layer's forward).
 class GemmProbe {
  public:
-  explicit GemmProbe(const GemmShape& g) : g_(g), A_("bench_A", g.M * g.K), B_("bench_B", g.N * g.K), C_("bench_C", g.M * g.N) {
+  explicit GemmProbe(const GemmShape& g)
+      : g_(g), A_("bench_A", g.M * g.K), B_("bench_B", g.N * g.K), C_("bench_C", g.M * g.N) {
     Kokkos::deep_copy(A_, 0.01f);
     Kokkos::deep_copy(B_, 0.02f);
     run();
@@ -50,7 +55,7 @@ class GemmProbe {
     do {
       run();
       ++reps;
-      elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+      elapsed = seconds_since(t0);
     } while (elapsed < seconds || reps < 2);
     return g_.flops() * reps / elapsed / 1e9;
   }
@@ -77,6 +82,18 @@ double peak_rss_mib() {
   return u.ru_maxrss / 1024.0;  // ru_maxrss is KiB on Linux
 }
 
+// llm.c's training FLOPs per token (train_gpt2.cu gpt2_estimate_mfu): 6N + 6·L·C·T, N all parameters.
+double llmc_flops_per_token(const ModelShape& s, int T) {
+  return 6.0 * double(ParameterLayout(s).total) + 6.0 * s.n_layer * s.n_embd * double(T);
+}
+
+struct Timed {
+  StageSpec spec;
+  int stage;  // 1-based in the schedule; 0 for the full-model reference the schedule lacks
+  std::vector<double> seconds;
+  double flops = 0, flops_full = 0;
+};
+
 }  // namespace
 
 nlohmann::json run_bench(const Config& cfg, int steps) {
@@ -84,12 +101,13 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const ModelShape shape = cfg.shape();
   const int B = cfg.train.batch_size, T = cfg.model.seq_len;
   const int64_t BT = int64_t(B) * T;
+  const Schedule schedule = schedule_for(cfg, shape);
+  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg));
   GPT2 model(shape, B, T);
   model.init_random(cfg.init_seed());
-  const auto& t = cfg.train;
-  AdamW optimizer(model.layout(), AdamWConfig{float(t.beta1), float(t.beta2), float(t.eps), float(t.weight_decay),
-                                              t.decay_embeddings});
-  std::mt19937 rng(static_cast<uint32_t>(t.seed));
+  AdamW optimizer(model.layout(), adamw_config(cfg));
+
+  std::mt19937 rng(static_cast<uint32_t>(cfg.train.seed));
   std::uniform_int_distribution<int> token(0, shape.vocab_size - 1);
   std::vector<int> inputs(BT), targets(BT);
   for (int64_t i = 0; i < BT; ++i) {
@@ -98,43 +116,69 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   }
   model.set_batch(inputs.data(), targets.data());
 
-  // The machine is shared and noisy: each timed step is followed by a GEMM measurement of similar length,
-  // so drifts in available CPU hit both, and the medians are compared.
-  const GemmShape g = largest_gemm(shape, BT);
-  GemmProbe probe(g);
-  constexpr int kWarmup = 2;
-  std::vector<double> times, rates;
-  for (int i = 0; i < kWarmup + steps; ++i) {
-    const auto t0 = Clock::now();
-    train_step(model, optimizer, float(t.lr), t.grad_clip);
-    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (i < kWarmup) continue;
-    times.push_back(dt);
-    rates.push_back(probe.gflops(dt));
+  std::vector<Timed> runs;
+  for (size_t i = 0; i < schedule.stages.size(); ++i) runs.push_back({schedule.stages[i], int(i) + 1, {}});
+  auto full = std::find_if(runs.begin(), runs.end(), [](const Timed& r) { return r.spec.is_full(); });
+  if (full == runs.end()) runs.push_back({StageSpec{}, 0, {}});
+  Timed& reference = *std::find_if(runs.begin(), runs.end(), [](const Timed& r) { return r.spec.is_full(); });
+
+  GemmProbe probe(largest_gemm(shape, BT));
+  std::vector<double> rates;
+  constexpr int kWarmup = 1;
+  for (int round = 0; round < kWarmup + steps; ++round) {
+    for (Timed& r : runs) {
+      const Subnetwork sub = sampler.sample(r.spec, round);
+      model.set_subnetwork(sub);
+      const auto t0 = Clock::now();
+      train_step(model, optimizer, float(cfg.train.lr), cfg.train.grad_clip);
+      const double dt = seconds_since(t0);
+      if (round < kWarmup) continue;
+      const StepFlops f = step_flops(shape, T, BT, sub);
+      r.seconds.push_back(dt);
+      r.flops += f.executed / steps;
+      r.flops_full += f.full / steps;
+    }
+    if (round >= kWarmup) rates.push_back(probe.gflops(reference.seconds.back()));
   }
-  const double step_seconds = median(times);
-  const double flops_per_step = training_flops_per_token(shape, T) * BT;
+
+  const double t_full = median(reference.seconds);
+  const double achieved = llmc_flops_per_token(shape, T) * BT / t_full / 1e9;
   const double gemm_gflops = median(rates);
-  const double achieved = flops_per_step / step_seconds / 1e9;
+  nlohmann::json stages = nlohmann::json::array();
+  for (const Timed& r : runs) {
+    const double t = median(r.seconds);
+    stages.push_back({{"stage", r.stage},
+                      {"p_heads", r.spec.p_heads},
+                      {"p_mlp", r.spec.p_mlp},
+                      {"p_layers", r.spec.p_layers},
+                      {"step_seconds", t},
+                      {"flops_per_step", r.flops},
+                      {"flops_ratio", r.flops / r.flops_full},
+                      {"time_ratio", t / t_full},
+                      {"time_minus_flops_ratio", t / t_full - r.flops / r.flops_full}});
+  }
 
   nlohmann::json j;
   j["config"] = cfg.path;
+  j["schedule"] = cfg.est.schedule;
   j["shape"] = {{"n_layer", shape.n_layer}, {"n_head", shape.n_head}, {"n_embd", shape.n_embd},
                 {"seq_len", T},             {"batch_size", B},        {"vocab_size", shape.vocab_size},
                 {"padded_vocab_size", shape.padded_vocab_size},       {"parameters", model.layout().total}};
   j["steps"] = steps;
   j["threads"] = threads;
   j["gemm_backend"] = gemm::backend_name(gemm::current_backend());
-  j["step_seconds"] = step_seconds;
-  j["step_seconds_min"] = *std::min_element(times.begin(), times.end());
-  j["tokens_per_second"] = BT / step_seconds;
-  j["flops_per_step"] = flops_per_step;
-  j["flops_formula"] = kFlopsFormula;
+  j["step_seconds"] = t_full;
+  j["tokens_per_second"] = BT / t_full;
+  j["flops_per_step"] = reference.flops;
+  j["flops_convention"] = kFlopsConvention;
   j["achieved_gflops"] = achieved;
+  j["achieved_gflops_formula"] = "llm.c: (6N + 6*L*C*T) * tokens / step time, N all parameters";
+  const GemmShape g = largest_gemm(shape, BT);
   j["gemm_shape"] = {g.M, g.N, g.K};
   j["gemm_gflops"] = gemm_gflops;
   j["gemm_fraction"] = achieved / gemm_gflops;
   j["peak_rss_mib"] = peak_rss_mib();
+  j["stages"] = stages;
   return j;
 }
 

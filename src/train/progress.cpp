@@ -31,26 +31,29 @@ double Progress::tokens_per_second() const {
   return tokens_per_step_ / mean;
 }
 
-std::string Progress::format(int step, float loss) const {
+std::string Progress::format(int step, float loss, int stage) const {
   const double tps = tokens_per_second();
   const double eta = tps > 0 ? (total_ - step) * tokens_per_step_ / tps : 0.0;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "step %*d/%d | loss %.4f | %.0f tok/s | ETA %s", int(std::to_string(total_).size()),
-                step, total_, loss, tps, format_duration(eta).c_str());
+  const int n = std::snprintf(buf, sizeof buf, "step %*d/%d", int(std::to_string(total_).size()), step, total_);
+  if (stage > 0) std::snprintf(buf + n, sizeof buf - n, " | stage %d", stage);
+  const std::string head = buf;
+  std::snprintf(buf, sizeof buf, "%s | loss %.4f | %.0f tok/s | ETA %s", head.c_str(), loss, tps,
+                format_duration(eta).c_str());
   return buf;
 }
 
-void Progress::step(int step, float loss, double step_seconds, long long tokens_per_step) {
+void Progress::step(int step, float loss, double step_seconds, long long tokens_per_step, int stage) {
   tokens_per_step_ = tokens_per_step;
   if (step > 1 || total_ == 1) {
     ema_ = kEmaBeta * ema_ + (1.0 - kEmaBeta) * step_seconds;
     ++ema_n_;
   }
   if (live_) {
-    std::fprintf(out_, "\r%s\033[K", format(step, loss).c_str());
+    std::fprintf(out_, "\r%s\033[K", format(step, loss, stage).c_str());
     line_open_ = true;
   } else if (step % log_every_ == 0 || step == 1 || step == total_) {
-    std::fprintf(out_, "%s\n", format(step, loss).c_str());
+    std::fprintf(out_, "%s\n", format(step, loss, stage).c_str());
   }
   std::fflush(out_);
 }

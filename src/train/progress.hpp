@@ -9,8 +9,8 @@ class Progress {
  public:
   Progress(int total_steps, int log_every, FILE* out = stdout);
 
-  // Called after every step; step is 1-based.
-  void step(int step, float loss, double step_seconds, long long tokens_per_step);
+  // Called after every step; step is 1-based; stage (1-based) is shown when non-zero.
+  void step(int step, float loss, double step_seconds, long long tokens_per_step, int stage = 0);
   // A line of its own (validation loss, notices) that does not garble the live line.
   void message(const std::string& line);
   void finish();
@@ -18,7 +18,7 @@ class Progress {
   double tokens_per_second() const;
 
  private:
-  std::string format(int step, float loss) const;
+  std::string format(int step, float loss, int stage) const;
 
   int total_, log_every_;
   FILE* out_;

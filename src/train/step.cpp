@@ -17,7 +17,7 @@ StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip) 
                              ": loss or gradient is not finite (loss " + std::to_string(s.loss) +
                              ", gradient norm " + std::to_string(s.grad_norm) + ")");
   const float scale = grad_clip > 0 && s.grad_norm > grad_clip ? static_cast<float>(grad_clip / s.grad_norm) : 1.0f;
-  optimizer.step(model.params(), model.grads(), lr, scale);
+  optimizer.step(model, lr, scale);
   Kokkos::fence();
   return s;
 }

@@ -1,11 +1,13 @@
 #pragma once
-// The training loop: data → model → loss → gradients → clipping → AdamW, with periodic validation, a progress
-// line and <output.dir>/summary.json at the end.
+// The training loop: data → subnetwork of the step → model → loss → gradients → clipping → AdamW, with periodic
+// validation of the full model, a progress line and <output.dir>/summary.json at the end.
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
 #include "data/dataloader.hpp"
+#include "est/sampler.hpp"
+#include "est/schedule.hpp"
 #include "model/gpt2.hpp"
 #include "optim/lr_schedule.hpp"
 #include "optim/optimizer.hpp"
@@ -14,7 +16,7 @@ namespace est {
 
 class Trainer {
  public:
-  // Checks every input (data shards, model file) and builds the model; writes nothing.
+  // Checks every input (data shards, model file, EST schedule) and builds the model; writes nothing.
   explicit Trainer(const Config& cfg);
   // Trains, writes the output directory and returns the summary.
   nlohmann::json run();
@@ -28,8 +30,17 @@ class Trainer {
   std::unique_ptr<GPT2> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
-  LrSchedule schedule_;
+  LrSchedule lr_;
+  Schedule schedule_;
+  std::unique_ptr<SubnetworkSampler> sampler_;
   std::vector<int> inputs_, targets_;
 };
+
+// The optimizer settings of a config (train.* and est.inactive).
+AdamWConfig adamw_config(const Config& cfg);
+// The EST schedule of a config (the full model when est.schedule is unset), checked against the model and the
+// run length; warnings go to stderr.
+Schedule schedule_for(const Config& cfg, const ModelShape& shape);
+LayerScaling layer_scaling_for(const Config& cfg);
 
 }  // namespace est

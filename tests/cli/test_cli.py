@@ -56,10 +56,11 @@ def test_bench_prints_the_required_json(workspace):
     r = run_est("bench", "--config", config, "--steps", "2")
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
-    for key in ("tokens_per_second", "step_seconds", "achieved_gflops", "gemm_gflops", "gemm_fraction",
-                "peak_rss_mib", "flops_formula"):
+    for key in ("tokens_per_second", "step_seconds", "achieved_gflops", "achieved_gflops_formula", "gemm_gflops",
+                "gemm_fraction", "peak_rss_mib", "flops_per_step", "flops_convention"):
         assert key in j, key
     assert j["gemm_fraction"] == j["achieved_gflops"] / j["gemm_gflops"]
+    assert [s["stage"] for s in j["stages"]] == [1]  # no schedule: one full-model stage
 
 
 def test_unknown_key(workspace):

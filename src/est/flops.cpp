@@ -1,0 +1,68 @@
+#include "est/flops.hpp"
+
+#include <algorithm>
+
+namespace est {
+
+const char* const kFlopsConvention =
+    "training = 3 x forward; forward per token = 2*C*Vp (LM head) + per active layer with h heads of size d and "
+    "m MLP neurons: 2*C*3*h*d (QKV) + 2*h*d*C (attention projection) + 4*C*m (MLP) + 2*T*h*d (attention core, "
+    "causal: unmasked half only); embedding, norms, softmax, GELU and optimizer not counted";
+
+namespace {
+
+double layer_forward(const ModelShape& s, int T, int heads, int neurons) {
+  const double C = s.n_embd, hd = double(heads) * s.head_size(), m = neurons;
+  return 2 * C * 3 * hd + 2 * hd * C + 2 * C * m + 2 * m * C + 2.0 * T * hd;
+}
+
+// The LM head runs over the padded vocabulary, as llm.c's GEMM does.
+double lm_head_forward(const ModelShape& s) { return 2.0 * s.n_embd * s.padded_vocab_size; }
+
+StepFlops training(const ModelShape& s, int T, int64_t tokens, double forward_per_token) {
+  const double full = lm_head_forward(s) + s.n_layer * layer_forward(s, T, s.n_head, 4 * s.n_embd);
+  return {3.0 * double(tokens) * forward_per_token, 3.0 * double(tokens) * full};
+}
+
+}  // namespace
+
+StepFlops step_flops(const ModelShape& s, int T, int64_t tokens, const Subnetwork& sub) {
+  double forward = lm_head_forward(s);
+  for (const LayerSelection& l : sub.layers) {
+    if (l.active) forward += layer_forward(s, T, int(l.heads.size()), int(l.neurons.size()));
+  }
+  return training(s, T, tokens, forward);
+}
+
+StepFlops step_flops(const ModelShape& s, int T, int64_t tokens, const std::vector<bool>& active_layers, int heads,
+                     int neurons) {
+  const auto active = std::count(active_layers.begin(), active_layers.end(), true);
+  return training(s, T, tokens, lm_head_forward(s) + double(active) * layer_forward(s, T, heads, neurons));
+}
+
+ScheduleFlops schedule_flops(const ModelShape& s, int T, int64_t tokens_per_step, const Schedule& sched,
+                             const SubnetworkSampler& sampler, int64_t total_steps) {
+  ScheduleFlops out;
+  int64_t first = 0;
+  for (size_t i = 0; i < sched.stages.size(); ++i) {
+    const StageSpec& stage = sched.stages[i];
+    // Steps past every stage end belong to the last stage, as in Schedule::stage_at.
+    const bool last = i + 1 == sched.stages.size();
+    const int64_t end = last ? total_steps : std::clamp(sched.stage_end(i, total_steps), first, total_steps);
+    const int heads = count_for(stage.p_heads, s.n_head);
+    const int neurons = count_for(stage.p_mlp, 4 * s.n_embd);
+    StageFlops f{i, first, end};
+    for (int64_t step = first; step < end; ++step) {
+      const StepFlops sf = step_flops(s, T, tokens_per_step, sampler.sample_layers(stage, step), heads, neurons);
+      f.flops += sf.executed;
+      f.flops_full += sf.full;
+    }
+    out.flops += f.flops;
+    out.flops_full += f.flops_full;
+    out.stages.push_back(f);
+    first = end;
+  }
+  return out;
+}
+
+}  // namespace est

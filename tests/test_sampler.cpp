@@ -1,0 +1,243 @@
+// The subnetwork sampler: exact set sizes, inclusion frequencies, reproducibility across ranks and restarts, and
+// the stage options (shared draws, kept layers, Bernoulli layers, scales).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "est/sampler.hpp"
+
+namespace est {
+namespace {
+
+ModelShape shape(int n_layer, int n_head, int n_embd) {
+  ModelShape s;
+  s.n_layer = n_layer;
+  s.n_head = n_head;
+  s.n_embd = n_embd;
+  return s;
+}
+
+StageSpec stage(double p_heads, double p_mlp, double p_layers) {
+  StageSpec s;
+  s.p_heads = p_heads;
+  s.p_mlp = p_mlp;
+  s.p_layers = p_layers;
+  return s;
+}
+
+void expect_same(const Subnetwork& a, const Subnetwork& b, const std::string& what) {
+  ASSERT_EQ(a.layers.size(), b.layers.size()) << what;
+  for (size_t l = 0; l < a.layers.size(); ++l) {
+    EXPECT_EQ(a.layers[l].active, b.layers[l].active) << what << " layer " << l;
+    EXPECT_EQ(a.layers[l].heads, b.layers[l].heads) << what << " layer " << l;
+    EXPECT_EQ(a.layers[l].neurons, b.layers[l].neurons) << what << " layer " << l;
+  }
+  EXPECT_EQ(a.head_scale, b.head_scale) << what;
+  EXPECT_EQ(a.mlp_scale, b.mlp_scale) << what;
+  EXPECT_EQ(a.layer_scale, b.layer_scale) << what;
+}
+
+void expect_sorted_subset(const std::vector<int>& v, size_t k, int n, const char* what) {
+  ASSERT_EQ(v.size(), k) << what;
+  for (size_t i = 0; i < v.size(); ++i) {
+    EXPECT_GE(v[i], 0) << what;
+    EXPECT_LT(v[i], n) << what;
+    if (i > 0) {
+      EXPECT_LT(v[i - 1], v[i]) << what << ": not sorted and unique";
+    }
+  }
+}
+
+// COUNT successes in TRIALS must be within 5 standard deviations of a Binomial(TRIALS, P) mean.
+void expect_binomial(int64_t count, int64_t trials, double p, const std::string& what) {
+  const double mean = trials * p, sd = std::sqrt(trials * p * (1 - p));
+  EXPECT_NEAR(double(count), mean, 5 * sd + 1e-9) << what << ": " << count << " of " << trials;
+}
+
+TEST(Sampler, FullStageIsTheFullModel) {
+  const ModelShape s = shape(12, 12, 768);
+  const Subnetwork full = Subnetwork::full(s);
+  for (auto scaling : {LayerScaling::none, LayerScaling::inverse}) {
+    const SubnetworkSampler sampler(s, 1337, scaling);
+    StageSpec bernoulli;
+    bernoulli.layer_sampling = LayerSampling::bernoulli;
+    for (int64_t step : {0, 1, 17, 123456}) {
+      expect_same(sampler.sample(StageSpec{}, step), full, "full stage");
+      expect_same(sampler.sample(bernoulli, step), full, "bernoulli, p_layers = 1");
+    }
+  }
+  const Subnetwork sub = SubnetworkSampler(s, 1, LayerScaling::inverse).sample(StageSpec{}, 5);
+  EXPECT_EQ(sub.head_scale, 1.0f);
+  EXPECT_EQ(sub.mlp_scale, 1.0f);
+  EXPECT_EQ(sub.layer_scale, 1.0f);
+}
+
+TEST(Sampler, ExactSetSizesOfSortedUniqueIndices) {
+  const ModelShape s = shape(12, 12, 768);
+  const SubnetworkSampler sampler(s, 42, LayerScaling::none);
+  // round(0.3 * 12) = 4 heads, round(0.7 * 3072) = 2150 neurons, round(0.4 * 12) = 5 layers.
+  for (const StageSpec& st : {stage(0.5, 0.5, 0.5), stage(0.3, 0.7, 0.4), stage(0.5, 0.5, 1.0)}) {
+    const int k_heads = count_for(st.p_heads, 12), k_neurons = count_for(st.p_mlp, 3072);
+    const int k_layers = count_for(st.p_layers, 12);
+    for (int64_t step = 0; step < 50; ++step) {
+      const Subnetwork sub = sampler.sample(st, step);
+      ASSERT_EQ(sub.layers.size(), 12u);
+      EXPECT_EQ(sub.active_layers(), k_layers);
+      for (const LayerSelection& l : sub.layers) {
+        if (!l.active) {
+          EXPECT_TRUE(l.heads.empty() && l.neurons.empty());
+          continue;
+        }
+        expect_sorted_subset(l.heads, k_heads, 12, "heads");
+        expect_sorted_subset(l.neurons, k_neurons, 3072, "neurons");
+      }
+    }
+  }
+  EXPECT_EQ(count_for(0.3, 12), 4);
+  EXPECT_EQ(count_for(0.7, 3072), 2150);
+  EXPECT_EQ(count_for(0.4, 12), 5);
+}
+
+TEST(Sampler, EachIndexIsIncludedWithFrequencyP) {
+  const ModelShape s = shape(8, 8, 16);  // 64 neurons
+  const SubnetworkSampler sampler(s, 7, LayerScaling::none);
+  const StageSpec st = stage(0.5, 0.25, 0.75);  // 4 of 8 heads, 16 of 64 neurons, 6 of 8 layers
+  const int steps = 2000;
+  std::vector<int64_t> layer_on(8, 0), head_on(8 * 8, 0), neuron_on(8 * 64, 0);
+  for (int64_t step = 0; step < steps; ++step) {
+    const Subnetwork sub = sampler.sample(st, step);
+    for (int l = 0; l < 8; ++l) {
+      if (!sub.layers[l].active) continue;
+      ++layer_on[l];
+      for (int h : sub.layers[l].heads) ++head_on[l * 8 + h];
+      for (int j : sub.layers[l].neurons) ++neuron_on[l * 64 + j];
+    }
+  }
+  for (int l = 0; l < 8; ++l) {
+    expect_binomial(layer_on[l], steps, 0.75, "layer " + std::to_string(l));
+    // Given that its layer is active, an index is in the set with probability k / N.
+    for (int h = 0; h < 8; ++h) expect_binomial(head_on[l * 8 + h], layer_on[l], 0.5, "head");
+    for (int j = 0; j < 64; ++j) expect_binomial(neuron_on[l * 64 + j], layer_on[l], 0.25, "neuron");
+  }
+}
+
+TEST(Sampler, BernoulliLayersAreKeptWithProbabilityP) {
+  const ModelShape s = shape(12, 4, 8);
+  const SubnetworkSampler sampler(s, 99, LayerScaling::none);
+  StageSpec st = stage(1, 1, 0.3);
+  st.layer_sampling = LayerSampling::bernoulli;
+  const int steps = 2000;
+  std::vector<int64_t> on(12, 0);
+  int64_t total = 0;
+  int min_active = 12, max_active = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    const std::vector<bool> active = sampler.sample_layers(st, step);
+    int n = 0;
+    for (int l = 0; l < 12; ++l) {
+      on[l] += active[l];
+      n += active[l];
+    }
+    total += n;
+    min_active = std::min(min_active, n);
+    max_active = std::max(max_active, n);
+  }
+  expect_binomial(total, int64_t(steps) * 12, 0.3, "all layers");
+  for (int l = 0; l < 12; ++l) expect_binomial(on[l], steps, 0.3, "layer " + std::to_string(l));
+  EXPECT_LT(min_active, max_active) << "the active count should vary from step to step";
+}
+
+TEST(Sampler, EveryRankAndEveryRestartDrawsTheSameSubnetwork) {
+  const ModelShape s = shape(12, 12, 768);
+  const StageSpec st = stage(0.5, 0.5, 0.5);
+  const SubnetworkSampler rank0(s, 2024, LayerScaling::none), rank1(s, 2024, LayerScaling::none);
+  std::vector<Subnetwork> in_order;
+  for (int64_t step = 0; step < 40; ++step) in_order.push_back(rank0.sample(st, step));
+  // A resumed run starts anywhere: draw the same steps in reverse from another object.
+  for (int64_t step = 39; step >= 0; --step) {
+    const Subnetwork again = rank1.sample(st, step);
+    expect_same(again, in_order[step], "step " + std::to_string(step));
+    EXPECT_EQ(rank1.sample_layers(st, step).size(), 12u);
+    for (int l = 0; l < 12; ++l) EXPECT_EQ(rank1.sample_layers(st, step)[l], again.layers[l].active);
+  }
+  // The draw changes with the step and with the seed.
+  EXPECT_NE(in_order[0].layers[0].neurons, in_order[1].layers[0].neurons);
+  const Subnetwork other_seed = SubnetworkSampler(s, 2025, LayerScaling::none).sample(st, 0);
+  bool differs = false;
+  for (int l = 0; l < 12; ++l) {
+    differs = differs || other_seed.layers[l].active != in_order[0].layers[l].active ||
+              other_seed.layers[l].neurons != in_order[0].layers[l].neurons;
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST(Sampler, SharedDrawUsesOneSetForAllLayers) {
+  const ModelShape s = shape(6, 12, 64);
+  const SubnetworkSampler sampler(s, 3, LayerScaling::none);
+  StageSpec shared = stage(0.5, 0.5, 1);
+  shared.shared_draw = true;
+  StageSpec independent = shared;
+  independent.shared_draw = false;
+  for (int64_t step = 0; step < 20; ++step) {
+    const Subnetwork a = sampler.sample(shared, step);
+    for (const LayerSelection& l : a.layers) {
+      EXPECT_EQ(l.heads, a.layers[0].heads);
+      EXPECT_EQ(l.neurons, a.layers[0].neurons);
+    }
+    const Subnetwork b = sampler.sample(independent, step);
+    bool differ = false;
+    for (const LayerSelection& l : b.layers) differ = differ || l.neurons != b.layers[0].neurons;
+    EXPECT_TRUE(differ) << "independent draws gave the same neurons in every layer at step " << step;
+  }
+}
+
+TEST(Sampler, KeptLayersAlwaysRunAndCountTowardTheTotal) {
+  const ModelShape s = shape(12, 4, 8);
+  const SubnetworkSampler sampler(s, 11, LayerScaling::none);
+  StageSpec uniform = stage(1, 1, 0.25);  // 3 of 12 layers
+  uniform.keep_first_layer = uniform.keep_last_layer = true;
+  StageSpec bernoulli = uniform;
+  bernoulli.layer_sampling = LayerSampling::bernoulli;
+  bernoulli.p_layers = 0.1;
+  std::vector<int> middle_on(12, 0);
+  for (int64_t step = 0; step < 500; ++step) {
+    const std::vector<bool> u = sampler.sample_layers(uniform, step);
+    EXPECT_TRUE(u.front() && u.back());
+    int n = 0;
+    for (int l = 0; l < 12; ++l) {
+      n += u[l];
+      middle_on[l] += u[l];
+    }
+    EXPECT_EQ(n, 3);
+    const std::vector<bool> b = sampler.sample_layers(bernoulli, step);
+    EXPECT_TRUE(b.front() && b.back());
+  }
+  // The third layer is drawn uniformly from the ten in between.
+  for (int l = 1; l < 11; ++l) expect_binomial(middle_on[l], 500, 0.1, "middle layer " + std::to_string(l));
+
+  StageSpec first_only = stage(1, 1, 0.5);
+  first_only.keep_first_layer = true;
+  for (int64_t step = 0; step < 50; ++step) {
+    const Subnetwork sub = sampler.sample(first_only, step);
+    EXPECT_TRUE(sub.layers[0].active);
+    EXPECT_EQ(sub.active_layers(), 6);
+  }
+}
+
+TEST(Sampler, ScalesAreInverseRates) {
+  const ModelShape s = shape(4, 4, 16);
+  const Subnetwork none = SubnetworkSampler(s, 0, LayerScaling::none).sample(stage(0.5, 0.25, 0.5), 0);
+  EXPECT_EQ(none.head_scale, 2.0f);
+  EXPECT_EQ(none.mlp_scale, 4.0f);
+  EXPECT_EQ(none.layer_scale, 1.0f);
+  const Subnetwork inverse = SubnetworkSampler(s, 0, LayerScaling::inverse).sample(stage(0.5, 0.25, 0.5), 0);
+  EXPECT_EQ(inverse.layer_scale, 2.0f);
+  expect_same(SubnetworkSampler(s, 0, LayerScaling::inverse).sample(stage(0.5, 1, 1), 3),
+              SubnetworkSampler(s, 0, LayerScaling::none).sample(stage(0.5, 1, 1), 3), "p_layers = 1");
+  const Subnetwork heads_only = SubnetworkSampler(s, 0, LayerScaling::none).sample(stage(0.5, 1, 1), 0);
+  EXPECT_EQ(heads_only.mlp_scale, 1.0f);
+  EXPECT_EQ(heads_only.layers[0].neurons.size(), 64u);
+}
+
+}  // namespace
+}  // namespace est
