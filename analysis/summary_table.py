@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Print the summaries of one or more est runs side by side.
+"""Print the summaries of est runs side by side.
 
-usage: summary_table.py RUN_DIR [RUN_DIR ...]
+usage: summary_table.py RUN_DIR [RUN_DIR ...] [--baseline RUN_DIR]
 
-Each RUN_DIR holds the summary.json that `est train` writes. Standard library only.
+Each RUN_DIR holds the summary.json that `est train` writes. With --baseline, two more rows compare every run
+with that one: FLOPs saving (1 - FLOPs / baseline FLOPs) and time saving (1 - training time / baseline training
+time; training time excludes start-up and validation, which cost the same in every run). Standard library only.
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 ROWS = [
@@ -16,6 +18,7 @@ ROWS = [
     ("tokens", "tokens", "{:,d}"),
     ("training FLOPs", "flops", "{:.3e}"),
     ("wall time (s)", "wall_seconds", "{:.1f}"),
+    ("training time (s)", "train_seconds", "{:.1f}"),
     ("tokens/s", "tokens_per_second", "{:,.0f}"),
 ]
 
@@ -30,15 +33,19 @@ def load(run_dir):
         raise SystemExit(f"summary_table: {path}: not valid JSON ({e})")
 
 
-def cell(summary, key, fmt):
-    value = summary.get(key)
+def cell(value, fmt):
     return "n/a" if value is None else fmt.format(value)
 
 
-def table(run_dirs):
+def table(run_dirs, baseline=None):
     summaries = [load(d) for d in run_dirs]
     header = ["", *[Path(d).name for d in run_dirs]]
-    rows = [[label, *[cell(s, key, fmt) for s in summaries]] for label, key, fmt in ROWS]
+    rows = [[label, *[cell(s.get(key), fmt) for s in summaries]] for label, key, fmt in ROWS]
+    if baseline is not None:
+        base = load(baseline)
+        pct = "{:.1%}"
+        rows.append(["FLOPs saving", *[cell(1 - s["flops"] / base["flops"], pct) for s in summaries]])
+        rows.append(["time saving", *[cell(1 - s["train_seconds"] / base["train_seconds"], pct) for s in summaries]])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header, *rows]]
@@ -46,11 +53,13 @@ def table(run_dirs):
     return "\n".join(lines)
 
 
-def main(argv):
-    if not argv:
-        raise SystemExit(__doc__.strip())
-    print(table(argv))
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Print est run summaries side by side.")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--baseline", metavar="RUN_DIR", help="compare FLOPs and training time with this run")
+    args = parser.parse_args(argv)
+    print(table(args.runs, args.baseline))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

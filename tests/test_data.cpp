@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <stdlib.h>
 
 #include <cmath>
@@ -224,6 +226,12 @@ Batch next(DataLoader& loader, int bt = BT) {
   return b;
 }
 
+void expect_position(const DataLoader& loader, int64_t epoch, int64_t shard, int64_t window) {
+  EXPECT_EQ(loader.position().epoch, epoch);
+  EXPECT_EQ(loader.position().shard, shard);
+  EXPECT_EQ(loader.position().window, window);
+}
+
 void expect_batch(DataLoader& loader, int first, const char* what) {
   const Batch b = next(loader);
   EXPECT_EQ(b.inputs, iota_ints(BT, first)) << what;
@@ -247,14 +255,13 @@ TEST(DataLoader, AdvancesSwitchesShardsAndWraps) {
   EXPECT_EQ(loader.total_tokens(), 40);
 
   expect_batch(loader, 0, "first");
-  EXPECT_EQ(loader.position().shard, 0);
-  EXPECT_EQ(loader.position().offset, 8);
+  expect_position(loader, 0, 0, 1);
   expect_batch(loader, 8, "second");
-  EXPECT_EQ(loader.position().shard, 1);
-  EXPECT_EQ(loader.position().offset, 0);
+  expect_position(loader, 0, 1, 0);
   expect_batch(loader, 100, "next shard");
   expect_batch(loader, 108, "next shard, second");
-  expect_batch(loader, 0, "wrapped");
+  expect_position(loader, 1, 0, 0);
+  expect_batch(loader, 0, "wrapped into the next epoch");
 }
 
 TEST(DataLoader, ResetReturnsToTheFirstWindow) {
@@ -264,8 +271,7 @@ TEST(DataLoader, ResetReturnsToTheFirstWindow) {
   DataLoader loader(dir.file("s_*.bin"), B, T, 256, "train_data");
   for (int i = 0; i < 3; ++i) next(loader);
   loader.reset();
-  EXPECT_EQ(loader.position().shard, 0);
-  EXPECT_EQ(loader.position().offset, 0);
+  expect_position(loader, 0, 0, 0);
   expect_batch(loader, 0, "after reset");
 }
 
@@ -277,8 +283,7 @@ TEST(DataLoader, PositionSeekRoundTrip) {
   DataLoader loader(pattern, B, T, 256, "train_data");
   for (int i = 0; i < 3; ++i) next(loader);
   const DataLoader::Position saved = loader.position();
-  EXPECT_EQ(saved.shard, 1);
-  EXPECT_EQ(saved.offset, 8);
+  expect_position(loader, 0, 1, 1);
   const Batch want = next(loader);
 
   DataLoader resumed(pattern, B, T, 256, "train_data");
@@ -286,13 +291,13 @@ TEST(DataLoader, PositionSeekRoundTrip) {
   const Batch got = next(resumed);
   EXPECT_EQ(got.inputs, want.inputs);
   EXPECT_EQ(got.targets, want.targets);
-  EXPECT_EQ(resumed.position().shard, loader.position().shard);
-  EXPECT_EQ(resumed.position().offset, loader.position().offset);
+  expect_position(resumed, loader.position().epoch, loader.position().shard, loader.position().window);
 
-  expect_input_error([&] { resumed.seek({2, 0}); }, pattern, "position");
-  expect_input_error([&] { resumed.seek({-1, 0}); }, pattern, "position");
-  expect_input_error([&] { resumed.seek({0, 12}); }, dir.file("s_000000.bin"), "position");  // 12 + 9 > 20
-  expect_input_error([&] { resumed.seek({0, -1}); }, dir.file("s_000000.bin"), "position");
+  expect_input_error([&] { resumed.seek({0, 2, 0}); }, pattern, "position");
+  expect_input_error([&] { resumed.seek({0, -1, 0}); }, pattern, "position");
+  expect_input_error([&] { resumed.seek({-1, 0, 0}); }, pattern, "position");
+  expect_input_error([&] { resumed.seek({0, 0, 2}); }, dir.file("s_000000.bin"), "position");  // 2 windows
+  expect_input_error([&] { resumed.seek({0, 0, -1}); }, dir.file("s_000000.bin"), "position");
   expect_batch(resumed, 0, "a failed seek leaves the position alone");
 }
 
@@ -303,10 +308,66 @@ TEST(DataLoader, RanksSliceTheSameWindow) {
   DataLoader rank1(dir.file("s.bin"), B, T, 256, "train_data", 1, 2);
   expect_batch(rank0, 0, "rank 0");
   expect_batch(rank1, 8, "rank 1");
-  EXPECT_EQ(rank1.position().offset, 16);
+  expect_position(rank1, 0, 0, 1);
   expect_batch(rank0, 16, "rank 0, second window");
   expect_batch(rank1, 24, "rank 1, second window");
   expect_batch(rank1, 8, "rank 1, wrapped");
+}
+
+// The first input token of every batch of one epoch.
+std::vector<int> epoch_starts(DataLoader& loader) {
+  std::vector<int> starts;
+  const int64_t epoch = loader.position().epoch;
+  while (loader.position().epoch == epoch) starts.push_back(next(loader).inputs[0]);
+  return starts;
+}
+
+TEST(DataLoader, ShuffledEpochsVisitEveryWindowOnceInTheirOwnOrder) {
+  TempDir dir;
+  make_shard(dir.file("s_000000.bin"), 8 * 40 + 1, 0);  // 40 windows each
+  make_shard(dir.file("s_000001.bin"), 8 * 40 + 1, 1000);
+  const std::string pattern = dir.file("s_*.bin");
+  DataLoader plain(pattern, B, T, 2048, "train_data");
+  DataLoader shuffled(pattern, B, T, 2048, "train_data", 0, 1, {true, 7});
+  DataLoader same_seed(pattern, B, T, 2048, "train_data", 0, 1, {true, 7});
+  DataLoader other_seed(pattern, B, T, 2048, "train_data", 0, 1, {true, 8});
+  const auto in_order = epoch_starts(plain);
+  const auto epoch0 = epoch_starts(shuffled), epoch1 = epoch_starts(shuffled);
+  ASSERT_EQ(in_order.size(), 80u);
+  EXPECT_NE(epoch0, in_order);
+  EXPECT_NE(epoch1, epoch0);
+  EXPECT_EQ(epoch_starts(same_seed), epoch0);
+  EXPECT_NE(epoch_starts(other_seed), epoch0);
+  for (auto order : {epoch0, epoch1}) {
+    std::sort(order.begin(), order.end());
+    EXPECT_EQ(order, in_order) << "every window exactly once";
+  }
+}
+
+TEST(DataLoader, ShuffledPositionResumesExactlyAndRanksShareTheOrder) {
+  TempDir dir;
+  make_shard(dir.file("s.bin"), 16 * 30 + 1, 0);  // 30 windows of 2 ranks x 8 tokens
+  DataLoader rank0(dir.file("s.bin"), B, T, 2048, "train_data", 0, 2, {true, 3});
+  DataLoader rank1(dir.file("s.bin"), B, T, 2048, "train_data", 1, 2, {true, 3});
+  for (int i = 0; i < 45; ++i) {
+    const Batch a = next(rank0), b = next(rank1);
+    EXPECT_EQ(b.inputs[0], a.inputs[0] + BT) << "rank 1 takes the second slice of the same window";
+  }
+  DataLoader resumed(dir.file("s.bin"), B, T, 2048, "train_data", 0, 2, {true, 3});
+  resumed.seek(rank0.position());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(next(resumed).inputs, next(rank0).inputs);
+}
+
+TEST(DataLoader, SeekWindowCountsWindowsAcrossShardsInFileOrder) {
+  TempDir dir;
+  make_shard(dir.file("s_000000.bin"), 20, 0);  // 2 windows
+  make_shard(dir.file("s_000001.bin"), 30, 100);  // 3 windows
+  DataLoader loader(dir.file("s_*.bin"), B, T, 256, "train_data");
+  EXPECT_EQ(loader.windows(), 5);
+  loader.seek_window(3);
+  expect_batch(loader, 108, "fourth window: the second of shard 1");
+  loader.seek_window(5);
+  expect_batch(loader, 0, "wraps around");
 }
 
 TEST(DataLoader, GlobsShardsInSortedOrder) {
@@ -376,7 +437,7 @@ TEST(DataLoader, RejectsTokenOutsideVocabInLaterBatch) {
   const std::string msg = expect_input_error([&] { next(loader); }, dir.file("s.bin"), "token");
   EXPECT_NE(msg.find("999"), std::string::npos) << msg;
   EXPECT_NE(msg.find("offset 20"), std::string::npos) << msg;
-  EXPECT_EQ(loader.position().offset, 16);
+  expect_position(loader, 0, 0, 2);  // the failed batch did not advance
 }
 
 // ---------------------------------------------------------------------------------------------------------

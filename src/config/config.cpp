@@ -67,6 +67,7 @@ const std::map<std::string, Setter>& schema() {
       field("model.init", &Config::model, &ModelConfig::init),
       field("data.train", &Config::data, &DataConfig::train),
       field("data.val", &Config::data, &DataConfig::val),
+      field("data.shuffle", &Config::data, &DataConfig::shuffle),
       field("train.batch_size", &Config::train, &TrainSection::batch_size),
       field("train.steps", &Config::train, &TrainSection::steps),
       field("train.lr", &Config::train, &TrainSection::lr),

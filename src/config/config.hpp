@@ -24,6 +24,7 @@ struct ModelConfig {
 struct DataConfig {
   std::string train;  // path or glob of llm.c token shards
   std::string val;    // optional
+  bool shuffle = true;  // training windows in a random order per epoch (train.seed), as llm.c does
 };
 
 struct TrainSection {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "input_error.hpp"
+#include "random_stream.hpp"
 
 namespace est {
 namespace {
@@ -35,8 +36,8 @@ void check_vocab(const ShardInfo& shard, int64_t offset, const uint16_t* tokens,
 }  // namespace
 
 DataLoader::DataLoader(const std::string& pattern, int B, int T, int vocab_size, const std::string& config_key,
-                       int rank, int world)
-    : pattern_(pattern), B_(B), T_(T), vocab_size_(vocab_size), rank_(rank), world_(world) {
+                       int rank, int world, const DataOrder& order)
+    : pattern_(pattern), B_(B), T_(T), vocab_size_(vocab_size), rank_(rank), world_(world), order_(order) {
   if (B <= 0 || T <= 0 || vocab_size <= 0 || world <= 0 || rank < 0 || rank >= world) {
     throw std::invalid_argument("DataLoader: B, T, vocab_size and world must be positive and 0 <= rank < world");
   }
@@ -56,43 +57,91 @@ DataLoader::DataLoader(const std::string& pattern, int B, int T, int vocab_size,
   buffer_.resize(int64_t(B_) * T_ + 1);
 }
 
+namespace {
+
+enum Purpose : uint32_t { kShardOrder = 1, kWindowOrder = 2 };
+
+std::vector<int64_t> permutation(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, uint32_t purpose,
+                                 uint32_t stream) {
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  if (!shuffle) return p;
+  RandomStream random(seed, uint64_t(epoch), purpose, stream);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[random.below(static_cast<uint32_t>(i + 1))]);
+  return p;
+}
+
+}  // namespace
+
+int64_t DataLoader::shard_at(int64_t slot) {
+  if (shard_order_epoch_ != pos_.epoch) {
+    shard_order_ = permutation(int64_t(shards_.size()), order_.shuffle, order_.seed, pos_.epoch, kShardOrder, 0);
+    shard_order_epoch_ = pos_.epoch;
+  }
+  return shard_order_[slot];
+}
+
+int64_t DataLoader::offset_at(int64_t shard, int64_t w) {
+  if (window_order_epoch_ != pos_.epoch || window_order_shard_ != shard) {
+    window_order_ = permutation(windows_in(shard), order_.shuffle, order_.seed, pos_.epoch, kWindowOrder,
+                                static_cast<uint32_t>(shard));
+    window_order_epoch_ = pos_.epoch;
+    window_order_shard_ = shard;
+  }
+  return window_order_[w] * stride();
+}
+
 void DataLoader::next_batch(int* inputs, int* targets) {
-  const ShardInfo& shard = shards_[shard_];
+  const int64_t shard = shard_at(pos_.shard);
+  const ShardInfo& info = shards_[shard];
   const int64_t n = int64_t(B_) * T_;
-  const int64_t start = offset_ + rank_ * n;
-  read_shard_tokens(shard, start, n + 1, buffer_.data());
-  check_vocab(shard, start, buffer_.data(), n + 1, vocab_size_);
+  const int64_t start = offset_at(shard, pos_.window) + rank_ * n;
+  read_shard_tokens(info, start, n + 1, buffer_.data());
+  check_vocab(info, start, buffer_.data(), n + 1, vocab_size_);
   for (int64_t i = 0; i < n; ++i) {
     inputs[i] = buffer_[i];
     targets[i] = buffer_[i + 1];
   }
-  advance();
-}
-
-void DataLoader::advance() {
-  offset_ += stride();
-  if (offset_ + window() > shards_[shard_].num_tokens) {
-    shard_ = (shard_ + 1) % int64_t(shards_.size());
-    offset_ = 0;
+  if (++pos_.window == windows_in(shard)) {
+    pos_.window = 0;
+    if (++pos_.shard == int64_t(shards_.size())) {
+      pos_.shard = 0;
+      ++pos_.epoch;
+    }
   }
 }
-
-void DataLoader::reset() { shard_ = offset_ = 0; }
 
 void DataLoader::seek(const Position& p) {
-  if (p.shard < 0 || p.shard >= int64_t(shards_.size())) {
+  if (p.epoch < 0 || p.shard < 0 || p.shard >= int64_t(shards_.size())) {
     throw InputError(pattern_, "position",
-                     "shard " + std::to_string(p.shard) + " does not exist: " + std::to_string(shards_.size()) +
-                         " shards match");
+                     "epoch " + std::to_string(p.epoch) + ", shard " + std::to_string(p.shard) + " does not exist: " +
+                         std::to_string(shards_.size()) + " shards match");
   }
-  const ShardInfo& s = shards_[p.shard];
-  if (p.offset < 0 || p.offset + window() > s.num_tokens) {
-    throw InputError(s.path, "position",
-                     "offset " + std::to_string(p.offset) + " leaves no room for a window of " +
-                         std::to_string(window()) + " tokens in " + std::to_string(s.num_tokens));
+  const Position saved = pos_;
+  pos_.epoch = p.epoch;
+  const int64_t shard = shard_at(p.shard);
+  if (p.window < 0 || p.window >= windows_in(shard)) {
+    pos_ = saved;
+    throw InputError(shards_[shard].path, "position",
+                     "window " + std::to_string(p.window) + " does not exist: the shard has " +
+                         std::to_string(windows_in(shard)) + " windows of " + std::to_string(window()) + " tokens");
   }
-  shard_ = p.shard;
-  offset_ = p.offset;
+  pos_ = p;
+}
+
+int64_t DataLoader::windows() const {
+  int64_t n = 0;
+  for (size_t s = 0; s < shards_.size(); ++s) n += windows_in(int64_t(s));
+  return n;
+}
+
+void DataLoader::seek_window(int64_t k) {
+  if (order_.shuffle) throw std::logic_error("DataLoader::seek_window: the file order is only defined unshuffled");
+  const int64_t total = windows();
+  k = ((k % total) + total) % total;
+  int64_t shard = 0;
+  while (k >= windows_in(shard)) k -= windows_in(shard++);
+  seek({0, shard, k});
 }
 
 int64_t DataLoader::total_tokens() const {

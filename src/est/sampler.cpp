@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "philox.hpp"
+#include "random_stream.hpp"
 
 namespace est {
 
@@ -13,46 +13,6 @@ namespace {
 enum Purpose : uint32_t { kLayers = 1, kHeads = 2, kNeurons = 3 };
 // The stream of a draw made once per step rather than once per layer.
 constexpr uint32_t kShared = 0xFFFFFF;
-
-// Successive 32-bit words of one independent stream. Philox key: the seed; counter: low 64 bits the step,
-// high 64 bits purpose (8 bits) | stream (24 bits: layer index or kShared) | block index (32 bits).
-class Stream {
- public:
-  Stream(uint64_t seed, int64_t step, uint32_t purpose, uint32_t stream)
-      : seed_(seed),
-        step_(static_cast<uint64_t>(step)),
-        id_((uint64_t(purpose) << 56) | (uint64_t(stream & 0xFFFFFFu) << 32)) {}
-
-  uint32_t next() {
-    if (used_ == 4) {
-      words_ = philox4x32(seed_, step_, id_ | block_++);
-      used_ = 0;
-    }
-    return words_.v[used_++];
-  }
-
-  // Uniform in [0, bound) with no modulo bias: Lemire's multiply-shift, rejecting the short low range.
-  uint32_t below(uint32_t bound) {
-    uint64_t m = uint64_t(next()) * bound;
-    if (static_cast<uint32_t>(m) < bound) {
-      const uint32_t threshold = (0u - bound) % bound;
-      while (static_cast<uint32_t>(m) < threshold) m = uint64_t(next()) * bound;
-    }
-    return static_cast<uint32_t>(m >> 32);
-  }
-
-  // Uniform in (0, 1], so `uniform() <= 1` always holds.
-  double uniform() {
-    const uint64_t hi = next();
-    return uniform_from_u64((hi << 32) | next());
-  }
-
- private:
-  uint64_t seed_, step_, id_;
-  uint32_t block_ = 0;
-  Philox4 words_{};
-  int used_ = 4;
-};
 
 }  // namespace
 
@@ -68,7 +28,7 @@ std::vector<int> SubnetworkSampler::draw_subset(int k, int n, int64_t step, uint
   // Drawing the n - k left out instead when fewer: the complement of a uniform subset is uniform too.
   const bool leave_out = 2 * k > n;
   const int draws = leave_out ? n - k : k;
-  Stream random(seed_, step, purpose, stream);
+  RandomStream random(seed_, step, purpose, stream);
   std::vector<char> chosen(n, leave_out);
   for (int i = 0; i < draws; ++i) {
     std::swap(index[i], index[i + random.below(static_cast<uint32_t>(n - i))]);
@@ -91,7 +51,7 @@ std::vector<bool> SubnetworkSampler::sample_layers(const StageSpec& stage, int64
   active[n - 1] = active[n - 1] || stage.keep_last_layer;
   if (stage.layer_sampling == LayerSampling::bernoulli) {
     for (int l = 0; l < n; ++l) {
-      active[l] = active[l] || Stream(seed_, step, kLayers, l).uniform() <= stage.p_layers;
+      active[l] = active[l] || RandomStream(seed_, step, kLayers, l).uniform() <= stage.p_layers;
     }
     return active;
   }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <random>
 
 #include "est/flops.hpp"
@@ -14,15 +13,12 @@
 #include "optim/optimizer.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
+#include "train/timing.hpp"
 #include "train/trainer.hpp"
 
 namespace est {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct GemmShape {
   int64_t M, N, K;
@@ -69,12 +65,6 @@ class GemmProbe {
   GemmShape g_;
   Buffer A_, B_, C_;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 double peak_rss_mib() {
   rusage u{};

@@ -1,7 +1,6 @@
 #include "train/trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,20 +13,11 @@
 #include "train/progress.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
+#include "train/timing.hpp"
 
 namespace est {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Per stage of the schedule: what the run spent there.
 struct StageRecord {
@@ -60,7 +50,8 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
   ModelShape shape = cfg_.shape();
   const int B = cfg_.train.batch_size, T = cfg_.model.seq_len;
   schedule_ = schedule_for(cfg_, shape);
-  train_data_ = std::make_unique<DataLoader>(cfg_.data.train, B, T, shape.vocab_size, "data.train");
+  train_data_ = std::make_unique<DataLoader>(cfg_.data.train, B, T, shape.vocab_size, "data.train", 0, 1,
+                                             DataOrder{cfg_.data.shuffle, cfg_.train.seed});
   if (!cfg_.data.val.empty())
     val_data_ = std::make_unique<DataLoader>(cfg_.data.val, B, T, shape.vocab_size, "data.val");
   if (cfg_.init_from_llmc()) {
@@ -84,11 +75,13 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
 }
 
 // Validation always measures the full model: the subnetworks are a way of training it, not what is trained.
+// Its batches are the same every time, spread evenly over the validation data.
 float Trainer::validation_loss() {
   model_->set_subnetwork(Subnetwork::full(model_->shape()));
-  val_data_->reset();
+  const int n = cfg_.train.eval_batches;
   double sum = 0.0;
-  for (int i = 0; i < cfg_.train.eval_batches; ++i) {
+  for (int i = 0; i < n; ++i) {
+    val_data_->seek_window(i * val_data_->windows() / n);
     val_data_->next_batch(inputs_.data(), targets_.data());
     model_->set_batch(inputs_.data(), targets_.data());
     sum += model_->forward();
@@ -155,7 +148,7 @@ nlohmann::json Trainer::run() {
     if (spec.is_full()) full_steps.insert(full_steps.end(), r.step_seconds.begin(), r.step_seconds.end());
     stage_list.push_back({{"stage", i + 1}, {"p_heads", spec.p_heads}, {"p_mlp", spec.p_mlp},
                           {"p_layers", spec.p_layers}, {"steps", r.steps}, {"seconds", r.seconds},
-                          {"step_seconds_median", r.steps ? median(r.step_seconds) : 0.0},
+                          {"step_seconds_median", median(r.step_seconds)},
                           {"flops", r.flops}, {"flops_full_equivalent", r.flops_full}});
   }
   nlohmann::json s;

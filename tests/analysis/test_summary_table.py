@@ -14,17 +14,33 @@ def write_run(path, **values):
     return path
 
 
-def test_table_shows_each_run_as_a_column(tmp_path):
-    a = write_run(tmp_path / "est", final_train_loss=1.5, final_val_loss=1.75, steps=10, tokens=2048,
-                  flops=1.25e12, wall_seconds=12.34, tokens_per_second=1000.4)
-    b = write_run(tmp_path / "full", final_train_loss=1.25, final_val_loss=None, steps=10, tokens=2048,
-                  flops=2.5e12, wall_seconds=20.0, tokens_per_second=600.0)
-    lines = summary_table.table([a, b]).splitlines()
-    assert lines[0].split() == ["est", "full"]
-    rows = {line[:16].strip(): line[16:].split() for line in lines[2:]}
+def rows_of(text):
+    lines = text.splitlines()
+    return lines[0].split(), {line[:17].strip(): line[17:].split() for line in lines[2:]}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    est = write_run(tmp_path / "est", final_train_loss=1.5, final_val_loss=1.75, steps=10, tokens=2048,
+                    flops=1.25e12, wall_seconds=12.34, train_seconds=6.0, tokens_per_second=1000.4)
+    full = write_run(tmp_path / "full", final_train_loss=1.25, final_val_loss=None, steps=10, tokens=2048,
+                     flops=2.5e12, wall_seconds=20.0, train_seconds=8.0, tokens_per_second=600.0)
+    return est, full
+
+
+def test_table_shows_each_run_as_a_column(runs):
+    header, rows = rows_of(summary_table.table(runs))
+    assert header == ["est", "full"]
     assert rows["final val loss"] == ["1.7500", "n/a"]
     assert rows["training FLOPs"] == ["1.250e+12", "2.500e+12"]
     assert rows["tokens/s"] == ["1,000", "600"]
+    assert "FLOPs saving" not in rows
+
+
+def test_savings_against_a_baseline(runs):
+    _, rows = rows_of(summary_table.table(runs, baseline=runs[1]))
+    assert rows["FLOPs saving"] == ["50.0%", "0.0%"]
+    assert rows["time saving"] == ["25.0%", "0.0%"]
 
 
 def test_missing_summary_is_a_clear_error(tmp_path):
