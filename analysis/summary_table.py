@@ -3,9 +3,11 @@
 
 usage: summary_table.py RUN_DIR [RUN_DIR ...] [--baseline RUN_DIR]
 
-Each RUN_DIR holds the summary.json that `est train` writes. With --baseline, two more rows compare every run
-with that one: FLOPs saving (1 - FLOPs / baseline FLOPs) and time saving (1 - training time / baseline training
-time; training time excludes start-up and validation, which cost the same in every run). Standard library only.
+Each RUN_DIR holds the summary.json that `est train` writes. With --baseline, more rows compare every run with
+that one: FLOPs saving (1 - FLOPs / baseline FLOPs), time saving (1 - training time / baseline training time;
+training time excludes start-up and validation, which cost the same in every run), and the baseline's validation
+loss at the run's FLOPs (interpolated between the baseline's validations): EST's claim is about loss at equal
+compute. Standard library only.
 """
 import argparse
 import json
@@ -33,6 +35,15 @@ def load(run_dir):
         raise SystemExit(f"summary_table: {path}: not valid JSON ({e})")
 
 
+def loss_at_flops(summary, flops):
+    """Validation loss of a run after `flops` training FLOPs, linear between its validations (None outside)."""
+    points = [(e["flops"], e["val_loss"]) for e in summary.get("evaluations", []) if e["val_loss"] is not None]
+    for (f0, l0), (f1, l1) in zip(points, points[1:]):
+        if f0 <= flops <= f1:
+            return l0 + (l1 - l0) * (flops - f0) / (f1 - f0) if f1 > f0 else l1
+    return None
+
+
 def cell(value, fmt):
     return "n/a" if value is None else fmt.format(value)
 
@@ -46,6 +57,8 @@ def table(run_dirs, baseline=None):
         pct = "{:.1%}"
         rows.append(["FLOPs saving", *[cell(1 - s["flops"] / base["flops"], pct) for s in summaries]])
         rows.append(["time saving", *[cell(1 - s["train_seconds"] / base["train_seconds"], pct) for s in summaries]])
+        rows.append(["baseline val loss at these FLOPs",
+                     *[cell(loss_at_flops(base, s["flops"]), "{:.4f}") for s in summaries]])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header, *rows]]

@@ -4,7 +4,7 @@
 //
 // Each forward/backward pass trains the current subnetwork (the full model unless set_subnetwork says
 // otherwise): a skipped layer runs no kernel, and an active layer's GEMMs run at the reduced sizes of its
-// active heads and neurons, on compact copies of their weight rows and columns.
+// active heads and neurons, on compact copies of their weight rows.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -56,7 +56,7 @@ class GPT2 {
   CMatF residual(int layer, bool after_mlp) const;
 
  private:
-  // One layer's weights as its GEMMs see them: the parameters, or compact copies of the active rows/columns.
+  // One layer's weights as its GEMMs see them: the parameters, or compact copies of the active rows.
   struct LayerWeights {
     const float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
     int heads, neurons;

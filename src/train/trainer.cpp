@@ -106,6 +106,8 @@ nlohmann::json Trainer::run() {
   Progress progress(t.steps, t.log_every);
   std::vector<StageRecord> stages(schedule_.stages.size());
   float loss = NAN, val_loss = NAN;
+  double flops_so_far = 0;
+  nlohmann::json evaluations = nlohmann::json::array();
   const auto t0 = Clock::now();
   for (int step = 0; step < t.steps; ++step) {
     const auto ts = Clock::now();
@@ -123,10 +125,12 @@ nlohmann::json Trainer::run() {
     r.flops += f.executed;
     r.flops_full += f.full;
     r.step_seconds.push_back(dt);
+    flops_so_far += f.executed;
     progress.step(step + 1, loss, dt, tokens_per_step, stages.size() > 1 ? int(stage) + 1 : 0);
     const bool last = step + 1 == t.steps;
     if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) {
       val_loss = validation_loss();
+      evaluations.push_back({{"step", step + 1}, {"val_loss", val_loss}, {"flops", flops_so_far}});
       char line[96];
       std::snprintf(line, sizeof line, "step %d: val loss %.4f", step + 1, val_loss);
       progress.message(line);
@@ -168,6 +172,7 @@ nlohmann::json Trainer::run() {
                                   : nlohmann::json(1.0 - train_seconds / (t.steps * median(full_steps)));
   s["flops_convention"] = kFlopsConvention;
   s["stages"] = stage_list;
+  s["evaluations"] = evaluations;
   s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
   s["inactive"] = cfg_.est.inactive;
   s["parameters"] = model_->layout().total;
