@@ -49,11 +49,11 @@ struct RefModel {
               y[(b * T + t) * A + hd * hs + d] = s;
             }
           }
-      add(x, linear_in_out(y, l.attprojw, l.attprojb, A, C));
+      add(x, linear(y, l.attprojw, l.attprojb, A, C, true));
       h = layernorm(x, l.ln2w, l.ln2b);
       auto f = linear(h, l.fcw, l.fcb, C, M);
       for (double& v : f) v = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-      add(x, linear_in_out(f, l.fcprojw, l.fcprojb, M, C));
+      add(x, linear(f, l.fcprojw, l.fcprojb, M, C, true));
     }
     const auto h = layernorm(x, lnfw, lnfb);
     double total = 0;
@@ -84,28 +84,15 @@ struct RefModel {
     }
     return out;
   }
-  // (N, in) · W(out, in)^T + b
+  // (N, in) · W + b, with W stored (out, in) or, `in_major`, (in, out).
   static std::vector<double> linear(const std::vector<double>& x, const std::vector<double>& W,
-                                    const std::vector<double>& b, int in, int out) {
+                                    const std::vector<double>& b, int in, int out, bool in_major = false) {
     const size_t N = x.size() / in;
     std::vector<double> y(N * out);
     for (size_t i = 0; i < N; ++i)
       for (int o = 0; o < out; ++o) {
         double s = b[o];
-        for (int k = 0; k < in; ++k) s += x[i * in + k] * W[o * in + k];
-        y[i * out + o] = s;
-      }
-    return y;
-  }
-  // (N, in) · W(in, out) + b
-  static std::vector<double> linear_in_out(const std::vector<double>& x, const std::vector<double>& W,
-                                           const std::vector<double>& b, int in, int out) {
-    const size_t N = x.size() / in;
-    std::vector<double> y(N * out);
-    for (size_t i = 0; i < N; ++i)
-      for (int o = 0; o < out; ++o) {
-        double s = b[o];
-        for (int k = 0; k < in; ++k) s += x[i * in + k] * W[k * out + o];
+        for (int k = 0; k < in; ++k) s += x[i * in + k] * (in_major ? W[k * out + o] : W[o * in + k]);
         y[i * out + o] = s;
       }
     return y;

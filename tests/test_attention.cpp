@@ -71,7 +71,9 @@ TEST(Attention, ForwardAndBackwardMatchNaive) {
   for (int r = 0; r < B * NH * T; ++r) {
     double s = 0;
     for (int j = 0; j < T; ++j) {
-      if (j > r % T) EXPECT_EQ(a[r * T + j], 0.0f);
+      if (j > r % T) {
+        EXPECT_EQ(a[r * T + j], 0.0f);
+      }
       s += a[r * T + j];
     }
     EXPECT_NEAR(s, 1.0, 1e-5);

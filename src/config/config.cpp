@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
+#include "config/yaml_file.hpp"
 #include "gemm.hpp"
 #include "input_error.hpp"
 
@@ -231,15 +231,7 @@ ModelShape Config::shape() const {
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.path = path;
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "file", "cannot open config file");
-  YAML::Node root;
-  try {
-    root = YAML::Load(in);
-  } catch (const YAML::Exception& e) {
-    throw InputError(path + ":" + std::to_string(e.mark.line + 1), "yaml", e.msg);
-  }
-  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  YAML::Node root = load_yaml_file(path, "config");
   if (!root.IsMap()) throw InputError(path, "yaml", "the top level must be a mapping of sections");
 
   Reader reader{cfg, {}};

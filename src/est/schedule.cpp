@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <sstream>
 
+#include "config/yaml_file.hpp"
 #include "input_error.hpp"
 
 namespace est {
@@ -18,11 +18,6 @@ std::string decimal(double x) {
   std::ostringstream out;
   out << x;
   return out.str();
-}
-
-std::string located(const std::string& path, const YAML::Node& node) {
-  const int line = node.Mark().line;
-  return line >= 0 ? path + ":" + std::to_string(line + 1) : path;
 }
 
 // One value of the file with its key, so that every error points at it.
@@ -184,15 +179,8 @@ size_t Schedule::stage_at(int64_t step, int64_t total_steps) const {
 Schedule full_schedule() { return Schedule{"", {StageSpec{}}}; }
 
 Schedule load_schedule(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "file", "cannot open schedule file");
-  YAML::Node root;
-  try {
-    root = YAML::Load(in);
-  } catch (const YAML::Exception& e) {
-    throw InputError(path + ":" + std::to_string(e.mark.line + 1), "yaml", e.msg);
-  }
-  if (!root.IsNull() && !root.IsMap()) throw InputError(path, "yaml", "the top level must be a mapping with stages");
+  const YAML::Node root = load_yaml_file(path, "schedule");
+  if (!root.IsMap()) throw InputError(path, "yaml", "the top level must be a mapping with stages");
   for (const auto& kv : root) {
     if (kv.first.Scalar() != "stages") throw InputError(located(path, kv.second), kv.first.Scalar(), "unknown key");
   }

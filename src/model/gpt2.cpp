@@ -115,6 +115,25 @@ GPT2::LayerWeights GPT2::weights(int l) const {
           w(FCPROJW), w(FCPROJB), int(sel.heads.size()), int(sel.neurons.size())};
 }
 
+GPT2::LayerActivations GPT2::activations(int64_t l, const LayerWeights& w) const {
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, T = T_, NH = shape_.n_head;
+  const int64_t A = w.heads * shape_.head_size(), M = w.neurons;
+  const auto& a = acts_;
+  return {mat(a.ln1.data() + l * BT * C, BT, C),
+          mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A),
+          mat(a.atty.data() + l * BT * C, BT, A),
+          mat(a.att.data() + l * B_ * NH * T * T, int64_t(B_) * w.heads * T, T),
+          mat(a.residual2.data() + l * BT * C, BT, C),
+          mat(a.ln2.data() + l * BT * C, BT, C),
+          mat(a.fch.data() + l * BT * 4 * C, BT, M),
+          mat(a.fch_gelu.data() + l * BT * 4 * C, BT, M),
+          mat(a.residual3.data() + l * BT * C, BT, C),
+          vec(a.ln1_mean.data() + l * BT, BT),
+          vec(a.ln1_rstd.data() + l * BT, BT),
+          vec(a.ln2_mean.data() + l * BT, BT),
+          vec(a.ln2_rstd.data() + l * BT, BT)};
+}
+
 CMatF GPT2::residual(int layer, bool after_mlp) const {
   const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd;
   if (!sub_.layers[layer].active) return cmat(layer_input_[layer], BT, C);
@@ -123,7 +142,7 @@ CMatF GPT2::residual(int layer, bool after_mlp) const {
 }
 
 void GPT2::forward_to_logits() {
-  const int B = B_, T = T_, NH = shape_.n_head;
+  const int B = B_, T = T_;
   const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
   const int64_t hs = shape_.head_size();
   const float layer_scale = sub_.layer_scale;
@@ -138,30 +157,20 @@ void GPT2::forward_to_logits() {
     if (!sub_.layers[l].active) continue;  // identity on the residual stream: no kernel runs
     const LayerWeights w = weights(int(l));
     const int64_t A = w.heads * hs, M = w.neurons;  // attention and MLP widths of this layer
-    MatF ln1 = mat(a.ln1.data() + l * BT * C, BT, C);
-    MatF qkv = mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A);
-    MatF atty = mat(a.atty.data() + l * BT * C, BT, A);
-    MatF att = mat(a.att.data() + l * B * NH * T * T, int64_t(B) * w.heads * T, T);
-    MatF residual2 = mat(a.residual2.data() + l * BT * C, BT, C);
-    MatF ln2 = mat(a.ln2.data() + l * BT * C, BT, C);
-    MatF fch = mat(a.fch.data() + l * BT * 4 * C, BT, M);
-    MatF fch_gelu = mat(a.fch_gelu.data() + l * BT * 4 * C, BT, M);
-    MatF residual3 = mat(a.residual3.data() + l * BT * C, BT, C);
+    const LayerActivations x = activations(l, w);
     MatF proj = mat(a.proj.data(), BT, C);
 
-    layernorm_forward(ln1, vec(a.ln1_mean.data() + l * BT, BT), vec(a.ln1_rstd.data() + l * BT, BT),
-                      cmat(residual, BT, C), cvec(w.ln1w, C), cvec(w.ln1b, C));
-    linear_forward(qkv, ln1, cmat(w.qkvw, 3 * A, C), cvec(w.qkvb, 3 * A));
-    attention_forward(atty, att, qkv, B, T, w.heads);
-    linear_forward(proj, atty, cmat(w.attprojw, A, C), cvec(w.attprojb, C), sub_.head_scale, WeightLayout::in_out);
-    residual_forward(residual2, cmat(residual, BT, C), proj, layer_scale);
-    layernorm_forward(ln2, vec(a.ln2_mean.data() + l * BT, BT), vec(a.ln2_rstd.data() + l * BT, BT), residual2,
-                      cvec(w.ln2w, C), cvec(w.ln2b, C));
-    linear_forward(fch, ln2, cmat(w.fcw, M, C), cvec(w.fcb, M));
-    gelu_forward(fch_gelu, fch);
-    linear_forward(proj, fch_gelu, cmat(w.fcprojw, M, C), cvec(w.fcprojb, C), sub_.mlp_scale, WeightLayout::in_out);
-    residual_forward(residual3, residual2, proj, layer_scale);
-    residual = residual3.data();
+    layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, cmat(residual, BT, C), cvec(w.ln1w, C), cvec(w.ln1b, C));
+    linear_forward(x.qkv, x.ln1, cmat(w.qkvw, 3 * A, C), cvec(w.qkvb, 3 * A));
+    attention_forward(x.atty, x.att, x.qkv, B, T, w.heads);
+    linear_forward(proj, x.atty, cmat(w.attprojw, A, C), cvec(w.attprojb, C), sub_.head_scale, WeightLayout::in_out);
+    residual_forward(x.residual2, cmat(residual, BT, C), proj, layer_scale);
+    layernorm_forward(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, cvec(w.ln2w, C), cvec(w.ln2b, C));
+    linear_forward(x.fch, x.ln2, cmat(w.fcw, M, C), cvec(w.fcb, M));
+    gelu_forward(x.fch_gelu, x.fch);
+    linear_forward(proj, x.fch_gelu, cmat(w.fcprojw, M, C), cvec(w.fcprojb, C), sub_.mlp_scale, WeightLayout::in_out);
+    residual_forward(x.residual3, x.residual2, proj, layer_scale);
+    residual = x.residual3.data();
   }
   final_residual_ = residual;
   layernorm_forward(mat(a.lnf.data(), BT, C), vec(a.lnf_mean.data(), BT), vec(a.lnf_rstd.data(), BT),
@@ -188,7 +197,7 @@ float GPT2::forward_backward() {
 }
 
 void GPT2::backward() {
-  const int B = B_, T = T_, NH = shape_.n_head;
+  const int B = B_, T = T_;
   const int64_t L = shape_.n_layer, C = shape_.n_embd, Vp = shape_.padded_vocab_size, BT = int64_t(B) * T;
   const int64_t hs = shape_.head_size();
   const float layer_scale = sub_.layer_scale;
@@ -210,14 +219,7 @@ void GPT2::backward() {
     if (!sub_.layers[l].active) continue;
     const LayerWeights w = weights(int(l));
     const int64_t A = w.heads * hs, M = w.neurons;
-    CMatF ln1 = cmat(a.ln1.data() + l * BT * C, BT, C);
-    CMatF qkv = cmat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A);
-    CMatF atty = cmat(a.atty.data() + l * BT * C, BT, A);
-    CMatF att = cmat(a.att.data() + l * B * NH * T * T, int64_t(B) * w.heads * T, T);
-    CMatF residual2 = cmat(a.residual2.data() + l * BT * C, BT, C);
-    CMatF ln2 = cmat(a.ln2.data() + l * BT * C, BT, C);
-    CMatF fch = cmat(a.fch.data() + l * BT * 4 * C, BT, M);
-    CMatF fch_gelu = cmat(a.fch_gelu.data() + l * BT * 4 * C, BT, M);
+    const LayerActivations x = activations(l, w);
     MatF d4c = mat(s.d4c.data(), BT, M);
     MatF datty = mat(s.dc.data(), BT, A);
     MatF dqkv = mat(s.dqkv.data(), BT, 3 * A);
@@ -225,20 +227,20 @@ void GPT2::backward() {
 
     // MLP.
     if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
-    linear_backward(d4c, mat(grad(FCPROJW, l), M, C), vec(grad(FCPROJB, l), C), dbranch, fch_gelu,
+    linear_backward(d4c, mat(grad(FCPROJW, l), M, C), vec(grad(FCPROJB, l), C), dbranch, x.fch_gelu,
                     cmat(w.fcprojw, M, C), sub_.mlp_scale, WeightLayout::in_out);
-    gelu_backward(d4c, fch, d4c);
-    linear_backward(dc, mat(grad(FCW, l), M, C), vec(grad(FCB, l), M), d4c, ln2, cmat(w.fcw, M, C));
-    layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, residual2, cvec(w.ln2w, C),
-                       cvec(a.ln2_mean.data() + l * BT, BT), cvec(a.ln2_rstd.data() + l * BT, BT));
+    gelu_backward(d4c, x.fch, d4c);
+    linear_backward(dc, mat(grad(FCW, l), M, C), vec(grad(FCB, l), M), d4c, x.ln2, cmat(w.fcw, M, C));
+    layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, x.residual2, cvec(w.ln2w, C),
+                       x.ln2_mean, x.ln2_rstd);
     // Attention.
     if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
-    linear_backward(datty, mat(grad(ATTPROJW, l), A, C), vec(grad(ATTPROJB, l), C), dbranch, atty,
+    linear_backward(datty, mat(grad(ATTPROJW, l), A, C), vec(grad(ATTPROJB, l), C), dbranch, x.atty,
                     cmat(w.attprojw, A, C), sub_.head_scale, WeightLayout::in_out);
-    attention_backward(dqkv, datt, datty, att, qkv, B, T, w.heads);
-    linear_backward(dc, mat(grad(QKVW, l), 3 * A, C), vec(grad(QKVB, l), 3 * A), dqkv, ln1, cmat(w.qkvw, 3 * A, C));
+    attention_backward(dqkv, datt, datty, x.att, x.qkv, B, T, w.heads);
+    linear_backward(dc, mat(grad(QKVW, l), 3 * A, C), vec(grad(QKVB, l), 3 * A), dqkv, x.ln1, cmat(w.qkvw, 3 * A, C));
     layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(layer_input_[l], BT, C),
-                       cvec(w.ln1w, C), cvec(a.ln1_mean.data() + l * BT, BT), cvec(a.ln1_rstd.data() + l * BT, BT));
+                       cvec(w.ln1w, C), x.ln1_mean, x.ln1_rstd);
   }
   encoder_backward(mat(grad(WTE, -1), Vp, C), mat(grad(WPE, -1), shape_.max_seq_len, C), dresidual, tokens_, T);
 }

@@ -62,6 +62,12 @@ class GPT2 {
     int heads, neurons;
   };
   LayerWeights weights(int layer) const;
+  // One active layer's activations, at the widths of its active heads (A = heads * hs) and neurons (M).
+  struct LayerActivations {
+    MatF ln1, qkv, atty, att, residual2, ln2, fch, fch_gelu, residual3;
+    VecF ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
+  };
+  LayerActivations activations(int64_t layer, const LayerWeights& w) const;
   float* grad(int id, int layer) const;
   void gather_weights();
   void forward_to_logits();
