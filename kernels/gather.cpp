@@ -11,4 +11,13 @@ void gather_rows(MatF dst, CMatF src, Vec<const int> index) {
       });
 }
 
+void scatter_rows(MatF dst, CMatF src, Vec<const int> index) {
+  const int rows = static_cast<int>(src.extent(0)), cols = static_cast<int>(src.extent(1));
+  Kokkos::parallel_for(
+      "scatter_rows", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+        const int i = team.league_rank(), r = index(i);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols), [&](const int c) { dst(r, c) = src(i, c); });
+      });
+}
+
 }  // namespace est

@@ -220,9 +220,13 @@ struct Batch {
   std::vector<int> inputs, targets;
 };
 
-Batch next(DataLoader& loader, int bt = BT) {
-  Batch b{std::vector<int>(bt), std::vector<int>(bt)};
-  loader.next_batch(b.inputs.data(), b.targets.data());
+// The next batch, or (first >= 0) one rank's B sequences of a larger global batch starting at `first`.
+Batch next(DataLoader& loader, int first = -1) {
+  Batch b{std::vector<int>(BT), std::vector<int>(BT)};
+  if (first < 0)
+    loader.next_batch(b.inputs.data(), b.targets.data());
+  else
+    loader.next_batch(b.inputs.data(), b.targets.data(), first, B);
   return b;
 }
 
@@ -301,17 +305,28 @@ TEST(DataLoader, PositionSeekRoundTrip) {
   expect_batch(resumed, 0, "a failed seek leaves the position alone");
 }
 
-TEST(DataLoader, RanksSliceTheSameWindow) {
+void expect_slice(DataLoader& loader, int first_sequence, int first_token, const char* what) {
+  const Batch b = next(loader, first_sequence);
+  EXPECT_EQ(b.inputs, iota_ints(BT, first_token)) << what;
+  EXPECT_EQ(b.targets, iota_ints(BT, first_token + 1)) << what;
+}
+
+TEST(DataLoader, RanksReadTheirSequencesOfTheSameWindow) {
   TempDir dir;
-  make_shard(dir.file("s.bin"), 40, 0);  // windows of 2 * 8 + 1 = 17 tokens at 0 and 16; 32 + 17 > 40
-  DataLoader rank0(dir.file("s.bin"), B, T, 256, "train_data", 0, 2);
-  DataLoader rank1(dir.file("s.bin"), B, T, 256, "train_data", 1, 2);
-  expect_batch(rank0, 0, "rank 0");
-  expect_batch(rank1, 8, "rank 1");
+  make_shard(dir.file("s.bin"), 40, 0);  // global batches of 2 * 2 * 4 + 1 = 17 tokens at 0 and 16
+  DataLoader rank0(dir.file("s.bin"), 2 * B, T, 256, "train_data");
+  DataLoader rank1(dir.file("s.bin"), 2 * B, T, 256, "train_data");
+  expect_slice(rank0, 0, 0, "rank 0");
+  expect_slice(rank1, B, 8, "rank 1");
   expect_position(rank1, 0, 0, 1);
-  expect_batch(rank0, 16, "rank 0, second window");
-  expect_batch(rank1, 24, "rank 1, second window");
-  expect_batch(rank1, 8, "rank 1, wrapped");
+  expect_slice(rank0, 0, 16, "rank 0, second window");
+  expect_slice(rank1, B, 24, "rank 1, second window");
+  expect_slice(rank1, B, 8, "rank 1, wrapped");
+  Batch uneven{std::vector<int>(3 * T), std::vector<int>(3 * T)};
+  // rank 0 has wrapped to the first window; now a share of 3 of its 4 sequences
+  rank0.next_batch(uneven.inputs.data(), uneven.targets.data(), 1, 3);
+  EXPECT_EQ(uneven.inputs, iota_ints(3 * T, T));
+  EXPECT_THROW(rank0.next_batch(uneven.inputs.data(), uneven.targets.data(), 2, 3), std::invalid_argument);
 }
 
 // The first input token of every batch of one epoch.
@@ -328,9 +343,9 @@ TEST(DataLoader, ShuffledEpochsVisitEveryWindowOnceInTheirOwnOrder) {
   make_shard(dir.file("s_000001.bin"), 8 * 40 + 1, 1000);
   const std::string pattern = dir.file("s_*.bin");
   DataLoader plain(pattern, B, T, 2048, "train_data");
-  DataLoader shuffled(pattern, B, T, 2048, "train_data", 0, 1, {true, 7});
-  DataLoader same_seed(pattern, B, T, 2048, "train_data", 0, 1, {true, 7});
-  DataLoader other_seed(pattern, B, T, 2048, "train_data", 0, 1, {true, 8});
+  DataLoader shuffled(pattern, B, T, 2048, "train_data", {true, 7});
+  DataLoader same_seed(pattern, B, T, 2048, "train_data", {true, 7});
+  DataLoader other_seed(pattern, B, T, 2048, "train_data", {true, 8});
   const auto in_order = epoch_starts(plain);
   const auto epoch0 = epoch_starts(shuffled), epoch1 = epoch_starts(shuffled);
   ASSERT_EQ(in_order.size(), 80u);
@@ -347,15 +362,15 @@ TEST(DataLoader, ShuffledEpochsVisitEveryWindowOnceInTheirOwnOrder) {
 TEST(DataLoader, ShuffledPositionResumesExactlyAndRanksShareTheOrder) {
   TempDir dir;
   make_shard(dir.file("s.bin"), 16 * 30 + 1, 0);  // 30 windows of 2 ranks x 8 tokens
-  DataLoader rank0(dir.file("s.bin"), B, T, 2048, "train_data", 0, 2, {true, 3});
-  DataLoader rank1(dir.file("s.bin"), B, T, 2048, "train_data", 1, 2, {true, 3});
+  DataLoader rank0(dir.file("s.bin"), 2 * B, T, 2048, "train_data", {true, 3});
+  DataLoader rank1(dir.file("s.bin"), 2 * B, T, 2048, "train_data", {true, 3});
   for (int i = 0; i < 45; ++i) {
-    const Batch a = next(rank0), b = next(rank1);
+    const Batch a = next(rank0, 0), b = next(rank1, B);
     EXPECT_EQ(b.inputs[0], a.inputs[0] + BT) << "rank 1 takes the second slice of the same window";
   }
-  DataLoader resumed(dir.file("s.bin"), B, T, 2048, "train_data", 0, 2, {true, 3});
+  DataLoader resumed(dir.file("s.bin"), 2 * B, T, 2048, "train_data", {true, 3});
   resumed.seek(rank0.position());
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(next(resumed).inputs, next(rank0).inputs);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(next(resumed, 0).inputs, next(rank0, 0).inputs);
 }
 
 TEST(DataLoader, SeekWindowCountsWindowsAcrossShardsInFileOrder) {
@@ -399,11 +414,10 @@ TEST(DataLoader, RejectsPatternWithoutMatch) {
 
 TEST(DataLoader, RejectsShardSmallerThanOneWindow) {
   TempDir dir;
-  make_shard(dir.file("a.bin"), 17, 0);  // B * T + 1 = 9 tokens per window with one rank, 25 with three
+  make_shard(dir.file("a.bin"), 17, 0);  // B * T + 1 = 9 tokens per window, 25 for a global batch of 3 B
   make_shard(dir.file("b.bin"), 8, 0);
   expect_input_error([&] { DataLoader(dir.file("*.bin"), B, T, 256, "train_data"); }, dir.file("b.bin"), "ntok");
-  expect_input_error([&] { DataLoader(dir.file("a.bin"), B, T, 256, "train_data", 0, 3); }, dir.file("a.bin"),
-                     "ntok");
+  expect_input_error([&] { DataLoader(dir.file("a.bin"), 3 * B, T, 256, "train_data"); }, dir.file("a.bin"), "ntok");
 }
 
 TEST(DataLoader, RejectsBadHeaderAmongShards) {

@@ -1,7 +1,16 @@
 // est: the command line. Bad input of any kind ends with one "est: error: ..." line and exit status 2.
+//
+// Under MPI every rank runs the same command. Errors while setting up (config, data, model file) are agreed on:
+// the lowest failing rank reports and every rank exits with its status. An error once training runs (the
+// others may be waiting in a collective) aborts the whole job, so it ends instead of hanging.
+#include <mpi.h>
+
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
+#include <climits>
 #include <cstdio>
+#include <functional>
+#include <memory>
 
 #include "config/config.hpp"
 #include "data/prepare.hpp"
@@ -13,6 +22,53 @@
 namespace {
 
 constexpr int kExitBadInput = 2;
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+// Runs f; an exception becomes its message and exit status.
+int attempt(const std::function<void()>& f, std::string& message) {
+  try {
+    f();
+    return 0;
+  } catch (const est::InputError& e) {
+    message = e.what();
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    message = e.what();
+    return 1;
+  }
+}
+
+void report(const std::string& message) { std::fprintf(stderr, "est: error: %s\n", message.c_str()); }
+
+// Every rank runs f; if any fails, the lowest failing rank reports and all return its status.
+int agreed(const std::function<void()>& f) {
+  std::string message;
+  const int status = attempt(f, message);
+  // MINLOC over (rank if failed, status): the lowest failing rank and its status.
+  int mine[2] = {status ? world_rank() : INT_MAX, status}, first[2];
+  MPI_Allreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
+  if (first[0] == INT_MAX) return 0;
+  if (first[0] == world_rank()) report(message);
+  return first[1];
+}
+
+// f may fail on one rank while the others wait in a collective: then the whole job ends.
+int or_abort(const std::function<void()>& f) {
+  std::string message;
+  const int status = attempt(f, message);
+  if (status) {
+    report(message);
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  }
+  return status;
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"est: Evolving Subnetwork Training for transformer language models"};
@@ -48,42 +104,58 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
+    const int code = world_rank() == 0 ? app.exit(e) : e.get_exit_code();
     return code == 0 ? 0 : kExitBadInput;
   }
 
   if (*train) {
-    est::Trainer trainer(est::load_config(config_path, overrides));
-    const auto s = trainer.run();
-    std::printf("est: %lld tokens in %.1f s (%.0f tok/s), final train loss %.4f, val loss %s; summary in %s\n",
-                s["tokens"].get<long long>(), s["wall_seconds"].get<double>(), s["tokens_per_second"].get<double>(),
-                s["final_train_loss"].get<double>(), s["final_val_loss"].is_null() ? "n/a" : s["final_val_loss"].dump().c_str(),
-                (trainer.output_dir() + "/summary.json").c_str());
-  } else if (*bench) {
-    std::printf("%s\n", est::run_bench(est::load_config(config_path, overrides), bench_steps).dump(2).c_str());
-  } else if (*flops) {
-    const auto report = est::flops_report(est::load_config(config_path, overrides));
-    std::printf("%s", as_json ? (report.dump(2) + "\n").c_str() : est::format_flops_report(report).c_str());
-  } else if (*prepare) {
-    const auto r = est::prepare_text(text_path, out_dir, val_fraction);
-    std::printf("est: wrote %lld train tokens in %zu shard(s) and %lld val tokens to %s\n",
-                static_cast<long long>(r.train_tokens), r.train.size(), static_cast<long long>(r.val_tokens),
-                out_dir.c_str());
+    std::unique_ptr<est::Trainer> trainer;
+    if (const int rc = agreed([&] { trainer = std::make_unique<est::Trainer>(est::load_config(config_path, overrides)); }))
+      return rc;
+    return or_abort([&] {
+      const auto s = trainer->run();
+      if (world_rank() != 0) return;
+      std::printf("est: %lld tokens in %.1f s (%.0f tok/s), final train loss %.4f, val loss %s; summary in %s\n",
+                  s["tokens"].get<long long>(), s["wall_seconds"].get<double>(), s["tokens_per_second"].get<double>(),
+                  s["final_train_loss"].get<double>(),
+                  s["final_val_loss"].is_null() ? "n/a" : s["final_val_loss"].dump().c_str(),
+                  (trainer->output_dir() + "/summary.json").c_str());
+    });
   }
+  if (*bench) {
+    est::Config cfg;
+    if (const int rc = agreed([&] { cfg = est::load_config(config_path, overrides); })) return rc;
+    return or_abort([&] {
+      const auto j = est::run_bench(cfg, bench_steps);
+      if (world_rank() == 0) std::printf("%s\n", j.dump(2).c_str());
+    });
+  }
+  return agreed([&] {
+    if (*flops) {
+      const auto report = est::flops_report(est::load_config(config_path, overrides));
+      if (world_rank() == 0)
+        std::printf("%s", as_json ? (report.dump(2) + "\n").c_str() : est::format_flops_report(report).c_str());
+    } else if (*prepare) {
+      if (world_rank() != 0) return;
+      const auto r = est::prepare_text(text_path, out_dir, val_fraction);
+      std::printf("est: wrote %lld train tokens in %zu shard(s) and %lld val tokens to %s\n",
+                  static_cast<long long>(r.train_tokens), r.train.size(), static_cast<long long>(r.val_tokens),
+                  out_dir.c_str());
+    }
+  });
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Kokkos::ScopeGuard kokkos(argc, argv);
-  try {
-    return run(argc, argv);
-  } catch (const est::InputError& e) {
-    std::fprintf(stderr, "est: error: %s\n", e.what());
-    return kExitBadInput;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "est: error: %s\n", e.what());
-    return 1;
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int rc = 0;
+  {
+    Kokkos::ScopeGuard kokkos(argc, argv);
+    rc = run(argc, argv);
   }
+  MPI_Finalize();
+  return rc;
 }

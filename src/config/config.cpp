@@ -87,6 +87,13 @@ const std::map<std::string, Setter>& schema() {
       field("est.inactive", &Config::est, &EstConfig::inactive),
       field("est.layer_scaling", &Config::est, &EstConfig::layer_scaling),
       field("est.seed", &Config::est, &EstConfig::seed),
+      field("est.strata", &Config::est, &EstConfig::strata),
+      field("parallel.tp", &Config::parallel, &ParallelConfig::tp),
+      field("parallel.balance", &Config::parallel, &ParallelConfig::balance),
+      field("parallel.balance_threshold", &Config::parallel, &ParallelConfig::balance_threshold),
+      field("parallel.balance_patience", &Config::parallel, &ParallelConfig::balance_patience),
+      field("parallel.slow_rank", &Config::parallel, &ParallelConfig::slow_rank),
+      field("parallel.slow_factor", &Config::parallel, &ParallelConfig::slow_factor),
       field("output.dir", &Config::output, &OutputConfig::dir),
       field("output.save_model", &Config::output, &OutputConfig::save_model),
       field("runtime.threads", &Config::runtime, &RuntimeConfig::threads),
@@ -205,6 +212,17 @@ void validate(const Reader& r) {
   r.require(c.est.layer_scaling == "none" || c.est.layer_scaling == "inverse", "est.layer_scaling",
             "expected none or inverse, got '" + c.est.layer_scaling + "'");
   r.require(c.est.seed >= -1, "est.seed", "must be >= 0 (or -1: train.seed)");
+  r.require(c.est.strata >= 0, "est.strata", "must be >= 0 (0: parallel.tp)");
+  const auto& p = c.parallel;
+  r.require(p.tp >= 1, "parallel.tp", "must be >= 1");
+  r.require(c.model.n_head % p.tp == 0, "parallel.tp",
+            "must divide model.n_head (" + std::to_string(c.model.n_head) + "): heads are split across the TP ranks");
+  r.require(c.model.n_head % c.est_strata() == 0, "est.strata",
+            "must divide model.n_head (" + std::to_string(c.model.n_head) + ")");
+  r.require(p.balance_threshold >= 1.0, "parallel.balance_threshold", "must be >= 1 (max/mean compute time)");
+  r.require(p.balance_patience >= 1, "parallel.balance_patience", "must be >= 1");
+  r.require(p.slow_rank >= -1, "parallel.slow_rank", "must be a rank, or -1 for none");
+  r.require(p.slow_factor >= 1.0, "parallel.slow_factor", "must be >= 1");
   r.require(c.runtime.threads >= 0, "runtime.threads", "must be >= 0 (0: all cores)");
   gemm::Backend backend;
   r.require(gemm::parse_backend(c.runtime.gemm, backend), "runtime.gemm",

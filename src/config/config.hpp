@@ -51,6 +51,17 @@ struct EstConfig {
   std::string inactive = "skip";   // skip | zero_grad: AdamW for parameters outside the subnetwork
   std::string layer_scaling = "none";  // none | inverse: scale active layers' branches by 1/p_L
   int64_t seed = -1;               // subnetwork draws; -1: train.seed
+  int strata = 0;                  // head/neuron draws stratified over this many groups; 0: parallel.tp
+};
+
+// Parallel layout and load balancing (the process grid comes from the MPI world and parallel.tp).
+struct ParallelConfig {
+  int tp = 1;                      // tensor-parallel size; data-parallel size = ranks / tp
+  bool balance = true;             // stage-aware load balancing
+  double balance_threshold = 1.05; // re-plan when max/mean compute over ranks stays above this...
+  int balance_patience = 5;        // ...for this many steps
+  int slow_rank = -1;              // emulate a slow node: this rank's compute takes slow_factor times longer
+  double slow_factor = 1.0;
 };
 
 struct OutputConfig {
@@ -68,6 +79,7 @@ struct Config {
   DataConfig data;
   TrainSection train;
   EstConfig est;
+  ParallelConfig parallel;
   OutputConfig output;
   RuntimeConfig runtime;
 
@@ -79,6 +91,7 @@ struct Config {
   std::string init_llmc_path() const { return model.init.substr(5); }
   uint64_t init_seed() const;
   uint64_t est_seed() const { return est.seed >= 0 ? static_cast<uint64_t>(est.seed) : train.seed; }
+  int est_strata() const { return est.strata > 0 ? est.strata : parallel.tp; }
 
   ModelShape shape() const;
 };

@@ -35,26 +35,24 @@ void check_vocab(const ShardInfo& shard, int64_t offset, const uint16_t* tokens,
 
 }  // namespace
 
-DataLoader::DataLoader(const std::string& pattern, int B, int T, int vocab_size, const std::string& config_key,
-                       int rank, int world, const DataOrder& order)
-    : pattern_(pattern), B_(B), T_(T), vocab_size_(vocab_size), rank_(rank), world_(world), order_(order) {
-  if (B <= 0 || T <= 0 || vocab_size <= 0 || world <= 0 || rank < 0 || rank >= world) {
-    throw std::invalid_argument("DataLoader: B, T, vocab_size and world must be positive and 0 <= rank < world");
-  }
+DataLoader::DataLoader(const std::string& pattern, int G, int T, int vocab_size, const std::string& config_key,
+                       const DataOrder& order)
+    : pattern_(pattern), G_(G), T_(T), vocab_size_(vocab_size), order_(order) {
+  if (G <= 0 || T <= 0 || vocab_size <= 0) throw std::invalid_argument("DataLoader: G, T and vocab_size must be positive");
   for (const std::string& path : glob_sorted(pattern)) shards_.push_back(read_shard_header(path));
   if (shards_.empty()) throw InputError(pattern, config_key, "no file matches");
   for (const ShardInfo& s : shards_) {
     if (s.num_tokens < window()) {
       throw InputError(s.path, "ntok",
                        std::to_string(s.num_tokens) + " tokens, fewer than the " + std::to_string(window()) +
-                           " one batch needs (world * B * T + 1 with world = " + std::to_string(world) +
-                           ", B = " + std::to_string(B) + ", T = " + std::to_string(T) + ")");
+                           " one batch needs (batch * T + 1 with batch = " + std::to_string(G) +
+                           ", T = " + std::to_string(T) + ")");
     }
   }
   std::vector<uint16_t> first(window());
   read_shard_tokens(shards_[0], 0, window(), first.data());
   check_vocab(shards_[0], 0, first.data(), window(), vocab_size_);
-  buffer_.resize(int64_t(B_) * T_ + 1);
+  buffer_.resize(window());
 }
 
 namespace {
@@ -91,11 +89,15 @@ int64_t DataLoader::offset_at(int64_t shard, int64_t w) {
   return window_order_[w] * stride();
 }
 
-void DataLoader::next_batch(int* inputs, int* targets) {
+void DataLoader::next_batch(int* inputs, int* targets, int first, int count) {
+  if (count < 0) count = G_ - first;
+  if (first < 0 || count < 1 || first + count > G_)
+    throw std::invalid_argument("DataLoader: sequences [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                                ") are not in a batch of " + std::to_string(G_));
   const int64_t shard = shard_at(pos_.shard);
   const ShardInfo& info = shards_[shard];
-  const int64_t n = int64_t(B_) * T_;
-  const int64_t start = offset_at(shard, pos_.window) + rank_ * n;
+  const int64_t n = int64_t(count) * T_;
+  const int64_t start = offset_at(shard, pos_.window) + int64_t(first) * T_;
   read_shard_tokens(info, start, n + 1, buffer_.data());
   check_vocab(info, start, buffer_.data(), n + 1, vocab_size_);
   for (int64_t i = 0; i < n; ++i) {

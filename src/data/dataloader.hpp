@@ -1,7 +1,7 @@
 #pragma once
-// Batches from llm.c token shards. A shard is cut into windows of world*B*T+1 tokens every world*B*T tokens; a
-// window is one global batch, of which rank r takes the r-th B*T slice (plus one token for the shifted
-// targets). An epoch visits every window of every shard once: in order, or (shuffled, as llm.c's training
+// Batches from llm.c token shards. A shard is cut into windows of G*T+1 tokens every G*T tokens; a window is
+// one global batch of G sequences, of which each data-parallel rank reads its own run of sequences (plus one
+// token for the shifted targets), however the batch is shared out. An epoch visits every window of every shard once: in order, or (shuffled, as llm.c's training
 // loader does) with the shards and each shard's windows in a random order drawn from (seed, epoch), so a
 // position is enough to resume exactly.
 #include <cstdint>
@@ -27,12 +27,14 @@ class DataLoader {
   };
 
   // `pattern` is a path or a glob, its matches used in sorted order; `config_key` names the setting it came
-  // from in errors. Every header and the first window's tokens are checked here, before training starts.
-  DataLoader(const std::string& pattern, int B, int T, int vocab_size, const std::string& config_key,
-             int rank = 0, int world = 1, const DataOrder& order = {});
+  // from in errors. G is the global batch (sequences). Every header and the first window's tokens are checked
+  // here, before training starts.
+  DataLoader(const std::string& pattern, int G, int T, int vocab_size, const std::string& config_key,
+             const DataOrder& order = {});
 
-  // Fills B*T inputs and the B*T targets (inputs shifted by one token), then advances.
-  void next_batch(int* inputs, int* targets);
+  // Fills count*T inputs and targets (inputs shifted by one token) from sequences [first, first + count) of
+  // the current window (all of it by default), then advances to the next window.
+  void next_batch(int* inputs, int* targets, int first = 0, int count = -1);
   void reset() { seek({}); }
 
   Position position() const { return pos_; }
@@ -48,7 +50,7 @@ class DataLoader {
 
  private:
   int64_t window() const { return stride() + 1; }
-  int64_t stride() const { return int64_t(world_) * B_ * T_; }
+  int64_t stride() const { return int64_t(G_) * T_; }
   int64_t windows_in(int64_t shard) const { return (shards_[shard].num_tokens - 1) / stride(); }
   // The shard at place `slot` of the current epoch, and the offset of the window at place `w` in it.
   int64_t shard_at(int64_t slot);
@@ -56,7 +58,7 @@ class DataLoader {
 
   std::string pattern_;
   std::vector<ShardInfo> shards_;
-  int B_, T_, vocab_size_, rank_, world_;
+  int G_, T_, vocab_size_;
   DataOrder order_;
   Position pos_;
   std::vector<uint16_t> buffer_;

@@ -16,8 +16,19 @@ constexpr uint32_t kShared = 0xFFFFFF;
 
 }  // namespace
 
-SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling)
-    : shape_(shape), seed_(seed), scaling_(scaling) {}
+SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata)
+    : shape_(shape), seed_(seed), scaling_(scaling), strata_(strata) {}
+
+std::vector<int> SubnetworkSampler::draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot) const {
+  const int per = n / strata_, base = k / strata_, extra = k % strata_;
+  std::vector<int> chosen;
+  for (int s = 0; s < strata_; ++s) {
+    const bool gets_extra = (s - int((step + slot) % strata_) + strata_) % strata_ < extra;
+    const uint32_t stream = static_cast<uint32_t>(slot * strata_ + s);
+    for (int j : draw_subset(base + gets_extra, per, step, purpose, stream)) chosen.push_back(s * per + j);
+  }
+  return chosen;
+}
 
 // K of 0..N-1, uniformly, in increasing order: a partial Fisher-Yates shuffle marks the chosen, then one pass
 // collects them in order (linear in N, cheaper than sorting up to 3072 neurons).
@@ -77,10 +88,10 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step) const
     LayerSelection& layer = sub.layers[l];
     layer.active = active[l];
     if (!layer.active) continue;
-    // A shared draw is the same stream read by every layer.
-    const uint32_t stream = stage.shared_draw ? kShared : static_cast<uint32_t>(l);
-    layer.heads = draw_subset(k_heads, shape_.n_head, step, kHeads, stream);
-    layer.neurons = draw_subset(k_neurons, n_neurons, step, kNeurons, stream);
+    // A shared draw is the same streams read by every layer.
+    const int slot = stage.shared_draw ? shape_.n_layer : l;
+    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot);
+    layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot);
   }
   sub.head_scale = static_cast<float>(1.0 / stage.p_heads);
   sub.mlp_scale = static_cast<float>(1.0 / stage.p_mlp);

@@ -18,7 +18,11 @@ enum class LayerScaling {
 
 class SubnetworkSampler {
  public:
-  SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling);
+  // Heads and neurons are drawn stratified over `strata` equal groups (the tensor-parallel ranks, which hold
+  // them in contiguous blocks): every group gets k / strata of the k units, and the k % strata left over go to
+  // groups in turn (rotating with the step and the layer), so every unit keeps inclusion probability k / N and
+  // no rank waits on another's larger share for long.
+  SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata = 1);
 
   // Active layers, and in each the sorted head and neuron sets, with their inverted-dropout scales. A full stage
   // gives exactly Subnetwork::full(shape).
@@ -29,10 +33,14 @@ class SubnetworkSampler {
 
  private:
   std::vector<int> draw_subset(int k, int n, int64_t step, uint32_t purpose, uint32_t stream) const;
+  // k of n units in `strata_` contiguous groups, as above; `slot` is the layer (or one past the last for a
+  // draw shared by all layers).
+  std::vector<int> draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot) const;
 
   ModelShape shape_;
   uint64_t seed_;
   LayerScaling scaling_;
+  int strata_;
 };
 
 }  // namespace est

@@ -136,20 +136,27 @@ std::string warning(const std::string& path, const std::string& key, const std::
 }
 
 // Sets that round to nothing, and forced layers that do not fit in the layer count.
-void check_counts(const Schedule& sched, size_t i, const ModelShape& shape) {
+void check_counts(const Schedule& sched, size_t i, const ModelShape& shape, int strata) {
   const StageSpec& s = sched.stages[i];
   const std::string prefix = stage_key(i);
-  const auto require_some = [&](double p, int n, const char* key, const char* what) {
-    if (count_for(p, n) == 0) {
+  const auto require_some = [&](double p, int n, const char* key, const char* what, int at_least) {
+    const int k = count_for(p, n);
+    if (k == 0) {
       throw InputError(sched.path, prefix + "." + key,
                        "keeps round(" + decimal(p) + " * " + std::to_string(n) + ") = 0 of " +
                            std::to_string(n) + " " + what + "; at least one is needed");
     }
+    if (k < at_least) {
+      throw InputError(sched.path, prefix + "." + key,
+                       "keeps round(" + decimal(p) + " * " + std::to_string(n) + ") = " + std::to_string(k) + " " +
+                           what + ", fewer than the " + std::to_string(at_least) +
+                           " strata (tensor-parallel ranks), so some rank would have none");
+    }
   };
-  require_some(s.p_heads, shape.n_head, "p_heads", "heads");
-  require_some(s.p_mlp, 4 * shape.n_embd, "p_mlp", "MLP neurons");
+  require_some(s.p_heads, shape.n_head, "p_heads", "heads", strata);
+  require_some(s.p_mlp, 4 * shape.n_embd, "p_mlp", "MLP neurons", strata);
   if (s.layer_sampling != LayerSampling::uniform) return;
-  require_some(s.p_layers, shape.n_layer, "p_layers", "layers");
+  require_some(s.p_layers, shape.n_layer, "p_layers", "layers", 1);
   const int forced = std::min<int>(s.keep_first_layer + s.keep_last_layer, shape.n_layer);
   const int k = count_for(s.p_layers, shape.n_layer);
   if (forced > k) {
@@ -198,12 +205,13 @@ Schedule load_schedule(const std::string& path) {
   return sched;
 }
 
-std::vector<std::string> check_schedule(const Schedule& sched, const ModelShape& shape, int64_t total_steps) {
+std::vector<std::string> check_schedule(const Schedule& sched, const ModelShape& shape, int64_t total_steps,
+                                        int strata) {
   std::vector<std::string> warnings;
   const std::string steps = "total_steps = " + std::to_string(total_steps);
   int64_t prev_end = 0;
   for (size_t i = 0; i < sched.stages.size(); ++i) {
-    check_counts(sched, i, shape);
+    check_counts(sched, i, shape, strata);
     const StageSpec& s = sched.stages[i];
     const int64_t end = sched.stage_end(i, total_steps);
     const std::string at = "ends at step " + std::to_string(end);

@@ -22,20 +22,42 @@ struct Subnetwork {
   float mlp_scale = 1.0f;
   float layer_scale = 1.0f;
 
-  static Subnetwork full(const ModelShape& s) {
+  // Every layer, head and neuron: of the whole model, or of one tensor-parallel rank's share of it.
+  static Subnetwork full(int layers, int heads, int neurons) {
     Subnetwork n;
-    n.layers.resize(s.n_layer);
+    n.layers.resize(layers);
     for (auto& l : n.layers) {
-      for (int h = 0; h < s.n_head; ++h) l.heads.push_back(h);
-      for (int j = 0; j < 4 * s.n_embd; ++j) l.neurons.push_back(j);
+      for (int h = 0; h < heads; ++h) l.heads.push_back(h);
+      for (int j = 0; j < neurons; ++j) l.neurons.push_back(j);
     }
     return n;
+  }
+  static Subnetwork full(const ModelShape& s) { return full(s.n_layer, s.n_head, 4 * s.n_embd); }
+
+  // This tensor-parallel rank's part: the heads and neurons in its block (of n_head / size heads and
+  // n_neurons / size neurons), renumbered from 0.
+  Subnetwork local_part(int rank, int size, int n_head, int n_neurons) const {
+    Subnetwork part = *this;
+    const int hb = n_head / size, nb = n_neurons / size;
+    for (LayerSelection& l : part.layers) {
+      l.heads = in_block(l.heads, rank * hb, hb);
+      l.neurons = in_block(l.neurons, rank * nb, nb);
+    }
+    return part;
   }
 
   int active_layers() const {
     int n = 0;
     for (const auto& l : layers) n += l.active;
     return n;
+  }
+
+ private:
+  static std::vector<int> in_block(const std::vector<int>& units, int first, int count) {
+    std::vector<int> kept;
+    for (int u : units)
+      if (u >= first && u < first + count) kept.push_back(u - first);
+    return kept;
   }
 };
 

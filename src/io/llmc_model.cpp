@@ -146,18 +146,20 @@ void load_llmc_model(const std::string& path, GPT2& model) {
   std::ifstream in;
   check_same_shape(path, open_model(path, in), model.shape());
   // Read into host memory of our own, so a failed read leaves the model intact.
-  std::vector<float> file(model.layout().total);
+  const ParameterLayout whole(model.shape());
+  std::vector<float> file(whole.total);
   if (!in.read(reinterpret_cast<char*>(file.data()), static_cast<std::streamsize>(file.size() * sizeof(float))))
     throw InputError(path, "file", "read of the parameters failed");
-  const std::vector<float> ours = reorient(model.layout(), model.shape().n_layer, file.data(), false);
-  Kokkos::deep_copy(model.params(), Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
-                                        ours.data(), ours.size()));
+  const std::vector<float> ours = reorient(whole, model.shape().n_layer, file.data(), false);
+  Buffer global("llmc_params", ours.size());
+  Kokkos::deep_copy(global, Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                                ours.data(), ours.size()));
+  model.import_params(global);
 }
 
-void save_llmc_model(const std::string& path, const GPT2& model) {
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model.params());
-  const std::vector<float> file = reorient(model.layout(), model.shape().n_layer, host.data(), true);
-  const Header h = header_for(model.shape());
+void save_llmc_model(const std::string& path, const ModelShape& shape, const std::vector<float>& params) {
+  const std::vector<float> file = reorient(ParameterLayout(shape), shape.n_layer, params.data(), true);
+  const Header h = header_for(shape);
   write_file_atomic(path, [&](int fd) {
     return write_all(fd, h.data(), sizeof(Header)) && write_all(fd, file.data(), file.size() * sizeof(float));
   });

@@ -2,6 +2,7 @@
 // llm.c model files (gpt2_124M.bin, model_%08d.bin): a 1024-byte header of 256 little-endian int32 followed
 // by the 16 parameter tensors in ParameterLayout order. est reads and writes version 3 (fp32, padded vocab).
 #include <string>
+#include <vector>
 
 #include "model/gpt2.hpp"
 #include "model/shape.hpp"
@@ -12,10 +13,11 @@ namespace est {
 // the parameters the header promises. Throws InputError naming the header field.
 ModelShape read_llmc_header(const std::string& path);
 
-// Loads the parameters of `path` into `model`, whose shape must equal the file's.
+// Loads the parameters of `path` into `model` (this rank's share of them), whose shape must equal the file's.
 void load_llmc_model(const std::string& path, GPT2& model);
 
-// Writes `model` to `path` through path + ".tmp", so `path` is either the old file or the complete new one.
-void save_llmc_model(const std::string& path, const GPT2& model);
+// Writes the unsplit model's parameters (GPT2::gather_params) to `path` through path + ".tmp", so `path` is
+// either the old file or the complete new one.
+void save_llmc_model(const std::string& path, const ModelShape& shape, const std::vector<float>& params);
 
 }  // namespace est

@@ -4,8 +4,6 @@ namespace est {
 
 namespace {
 
-bool per_layer(int id) { return id != WTE && id != WPE && id != LNFW && id != LNFB; }
-
 // The rows a subnetwork keeps of each per-layer tensor.
 enum class Keep { all, qkv_rows, head_rows, neuron_rows };
 
@@ -26,10 +24,11 @@ std::vector<int> head_units(const std::vector<int>& heads, int hs) {
 }
 
 // q, k and v rows of the active heads, in that order: the compact qkv has the attention kernel's layout.
-std::vector<int> qkv_units(const std::vector<int>& heads, int hs, int C) {
+// `block` is the rows of each of q, k and v that this rank holds.
+std::vector<int> qkv_units(const std::vector<int>& heads, int hs, int block) {
   std::vector<int> idx;
-  for (int block = 0; block < 3; ++block)
-    for (int u : head_units(heads, hs)) idx.push_back(block * C + u);
+  for (int b = 0; b < 3; ++b)
+    for (int u : head_units(heads, hs)) idx.push_back(b * block + u);
   return idx;
 }
 
@@ -46,7 +45,7 @@ int64_t ActiveSlice::grad_size() const {
 
 ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shape, const Subnetwork& sub)
     : where_(size_t(kNumParams) * (shape.n_layer + 1), -1), n_layer_(shape.n_layer) {
-  const int C = shape.n_embd, hs = shape.head_size();
+  const int hs = shape.head_size(), block = params.heads * hs;
   // Index lists are gathered on the host, then copied to the device once.
   std::vector<int> host;
   struct Pending { size_t slice; size_t index_at, map_at; };
@@ -54,24 +53,24 @@ ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shap
 
   for (int id = 0; id < kNumParams; ++id) {
     const ParamSpec& spec = params[id];
-    const int layers = per_layer(id) ? shape.n_layer : 1;
-    const int64_t size = spec.size / layers;
-    const int64_t rows = spec.shape.size() == 3 ? spec.shape[1] : (per_layer(id) ? spec.shape[1] : spec.shape[0]);
+    const bool per_layer = params.per_layer(id);
+    const int layers = per_layer ? shape.n_layer : 1;
+    const int64_t size = spec.size / layers, rows = params.rows(id);
     for (int l = 0; l < layers; ++l) {
       ActiveSlice s;
       s.id = id;
-      s.layer = per_layer(id) ? l : -1;
+      s.layer = per_layer ? l : -1;
       s.offset = spec.offset + l * size;
       s.rows = rows;
       s.cols = size / rows;
       s.kind = SliceKind::dense;
       s.kept = 0;
-      if (per_layer(id)) {
+      if (per_layer) {
         const LayerSelection& sel = sub.layers[l];
         std::vector<int> units;
         switch (keep_for(id)) {
           case Keep::all: break;
-          case Keep::qkv_rows: units = qkv_units(sel.heads, hs, C); break;
+          case Keep::qkv_rows: units = qkv_units(sel.heads, hs, block); break;
           case Keep::head_rows: units = head_units(sel.heads, hs); break;
           case Keep::neuron_rows: units = sel.neurons; break;
         }

@@ -19,10 +19,12 @@ namespace {
 Buffer alloc(const char* name, int64_t n) { return Buffer(std::string(name), static_cast<size_t>(n)); }
 }  // namespace
 
-GPT2::GPT2(const ModelShape& shape, int B, int T) : shape_(shape), layout_(shape), B_(B), T_(T) {
+GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp)
+    : shape_(shape), layout_(shape, tp.partition), tp_(tp), B_max_(B), B_(B), T_(T) {
   if (shape.n_embd % shape.n_head != 0) throw std::invalid_argument("n_embd must be a multiple of n_head");
   if (T > shape.max_seq_len) throw std::invalid_argument("sequence length exceeds max_seq_len");
-  const int64_t L = shape.n_layer, C = shape.n_embd, NH = shape.n_head, Vp = shape.padded_vocab_size;
+  const int64_t L = shape.n_layer, C = shape.n_embd, Vp = shape.padded_vocab_size;
+  const int64_t NH = layout_.heads, A = NH * shape.head_size(), M = layout_.neurons;  // this rank's share
   const int64_t BT = int64_t(B) * T;
   params_ = alloc("params", layout_.total);
   grads_ = alloc("grads", layout_.total);
@@ -32,15 +34,15 @@ GPT2::GPT2(const ModelShape& shape, int B, int T) : shape_(shape), layout_(shape
   acts_.ln1 = alloc("ln1", L * BT * C);
   acts_.ln1_mean = alloc("ln1_mean", L * BT);
   acts_.ln1_rstd = alloc("ln1_rstd", L * BT);
-  acts_.qkv = alloc("qkv", L * BT * 3 * C);
-  acts_.atty = alloc("atty", L * BT * C);
+  acts_.qkv = alloc("qkv", L * BT * 3 * A);
+  acts_.atty = alloc("atty", L * BT * A);
   acts_.att = alloc("att", L * B * NH * T * T);
   acts_.residual2 = alloc("residual2", L * BT * C);
   acts_.ln2 = alloc("ln2", L * BT * C);
   acts_.ln2_mean = alloc("ln2_mean", L * BT);
   acts_.ln2_rstd = alloc("ln2_rstd", L * BT);
-  acts_.fch = alloc("fch", L * BT * 4 * C);
-  acts_.fch_gelu = alloc("fch_gelu", L * BT * 4 * C);
+  acts_.fch = alloc("fch", L * BT * M);
+  acts_.fch_gelu = alloc("fch_gelu", L * BT * M);
   acts_.residual3 = alloc("residual3", L * BT * C);
   acts_.lnf = alloc("lnf", BT * C);
   acts_.lnf_mean = alloc("lnf_mean", BT);
@@ -50,10 +52,16 @@ GPT2::GPT2(const ModelShape& shape, int B, int T) : shape_(shape), layout_(shape
   scratch_.dresidual = alloc("dresidual", BT * C);
   scratch_.dbranch = alloc("dbranch", BT * C);
   scratch_.dc = alloc("dc", BT * C);
-  scratch_.d4c = alloc("d4c", BT * 4 * C);
-  scratch_.dqkv = alloc("dqkv", BT * 3 * C);
+  scratch_.d4c = alloc("d4c", BT * M);
+  scratch_.dqkv = alloc("dqkv", BT * 3 * A);
   scratch_.datt = alloc("datt", B * NH * T * T);
-  set_subnetwork(Subnetwork::full(shape));
+  for (int id = 0; id < kNumParams; ++id) {
+    std::vector<int> rows(layout_.rows(id));
+    for (size_t r = 0; r < rows.size(); ++r) rows[r] = int(layout_.global_row(id, int64_t(r)));
+    global_rows_.emplace_back("global_rows", rows.size());
+    Kokkos::deep_copy(global_rows_.back(), Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged>(rows.data(), rows.size()));
+  }
+  set_subnetwork(Subnetwork::full(shape.n_layer, layout_.heads, layout_.neurons));
 }
 
 float* GPT2::param(int id, int layer) const {
@@ -67,12 +75,13 @@ float* GPT2::grad(int id, int layer) const { return grads_.data() + active_->sli
 void GPT2::init_random(uint64_t seed) {
   const float std = 0.02f;
   const float residual_std = std / std::sqrt(2.0f * shape_.n_layer);
-  Kokkos::deep_copy(params_, 0.0f);
+  const ParameterLayout whole(shape_);
+  Buffer global = alloc("init", whole.total);
   for (int id = 0; id < kNumParams; ++id) {
-    const ParamSpec& p = layout_[id];
-    VecF t = vec(param(id), p.size);
+    const ParamSpec& p = whole[id];
+    VecF t = vec(global.data() + p.offset, p.size);
     switch (id) {
-      case WTE: fill_normal(vec(param(WTE), int64_t(shape_.vocab_size) * shape_.n_embd), seed, id, std); break;
+      case WTE: fill_normal(vec(t.data(), int64_t(shape_.vocab_size) * shape_.n_embd), seed, id, std); break;
       case WPE: fill_normal(t, seed, id, 0.01f); break;
       case QKVW: case FCW: fill_normal(t, seed, id, std); break;
       case ATTPROJW: case FCPROJW: fill_normal(t, seed, id, residual_std); break;
@@ -80,20 +89,75 @@ void GPT2::init_random(uint64_t seed) {
       default: break;  // biases and LayerNorm shifts stay zero
     }
   }
+  import_params(global);
+}
+
+void GPT2::import_params(CVecF global) {
+  const ParameterLayout whole(shape_);
+  for (int id = 0; id < kNumParams; ++id) {
+    const ParamSpec &mine = layout_[id], &all = whole[id];
+    if (!mine.sharded) {
+      Kokkos::deep_copy(vec(params_.data() + mine.offset, mine.size), cvec(global.data() + all.offset, all.size));
+      continue;
+    }
+    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows;
+    const int64_t all_rows = whole.rows(id);
+    for (int l = 0; l < shape_.n_layer; ++l)
+      gather_rows(mat(params_.data() + mine.offset + l * rows * cols, rows, cols),
+                  cmat(global.data() + all.offset + l * all_rows * cols, all_rows, cols), global_rows_[id]);
+  }
+}
+
+void GPT2::export_params(VecF global) const {
+  const ParameterLayout whole(shape_);
+  for (int id = 0; id < kNumParams; ++id) {
+    const ParamSpec &mine = layout_[id], &all = whole[id];
+    if (!mine.sharded) {
+      if (tp_.partition.rank == 0)
+        Kokkos::deep_copy(vec(global.data() + all.offset, all.size), cvec(params_.data() + mine.offset, mine.size));
+      continue;
+    }
+    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows;
+    const int64_t all_rows = whole.rows(id);
+    for (int l = 0; l < shape_.n_layer; ++l)
+      scatter_rows(mat(global.data() + all.offset + l * all_rows * cols, all_rows, cols),
+                   cmat(params_.data() + mine.offset + l * rows * cols, rows, cols), global_rows_[id]);
+  }
+}
+
+std::vector<float> GPT2::gather_params() const {
+  const int64_t n = ParameterLayout(shape_).total;
+  Buffer global = alloc("gathered_params", n);
+  export_params(global);
+  if (tp_.comm && tp_.comm->size() > 1) tp_.comm->allreduce_sum(global.data(), n);
+  std::vector<float> host(n);
+  Kokkos::deep_copy(Kokkos::View<float*, Kokkos::HostSpace, Unmanaged>(host.data(), n), global);
+  return host;
+}
+
+void GPT2::tp_allreduce(MatF x) const {
+  if (tp_.comm && tp_.comm->size() > 1) tp_.comm->allreduce_sum(x.data(), int64_t(x.size()));
 }
 
 void GPT2::set_subnetwork(const Subnetwork& sub) {
   if (int(sub.layers.size()) != shape_.n_layer) throw std::invalid_argument("subnetwork has the wrong layer count");
+  for (const LayerSelection& l : sub.layers)
+    if ((!l.heads.empty() && l.heads.back() >= layout_.heads) || (!l.neurons.empty() && l.neurons.back() >= layout_.neurons))
+      throw std::invalid_argument("subnetwork names heads or neurons this rank does not hold");
   sub_ = sub;
   active_ = std::make_unique<ActiveLayout>(layout_, shape_, sub_);
   if (!active_->is_full() && compact_params_.extent(0) == 0) compact_params_ = alloc("compact_params", layout_.total);
 }
 
-void GPT2::set_batch(const int* tokens, const int* targets) {
+void GPT2::set_batch(const int* tokens, const int* targets, int B) {
+  if (B < 1 || B > B_max_) throw std::invalid_argument("batch of " + std::to_string(B) + " sequences exceeds the model's " +
+                                                      std::to_string(B_max_));
+  B_ = B;
   const int64_t BT = int64_t(B_) * T_;
   Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged> ht(tokens, BT), hg(targets, BT);
-  Kokkos::deep_copy(tokens_, ht);
-  Kokkos::deep_copy(targets_, hg);
+  const auto first = std::make_pair(int64_t(0), BT);
+  Kokkos::deep_copy(Kokkos::subview(tokens_, first), ht);
+  Kokkos::deep_copy(Kokkos::subview(targets_, first), hg);
 }
 
 // The parameters change every step, so the compact copies are refreshed before each forward pass.
@@ -116,17 +180,18 @@ GPT2::LayerWeights GPT2::weights(int l) const {
 }
 
 GPT2::LayerActivations GPT2::activations(int64_t l, const LayerWeights& w) const {
-  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, T = T_, NH = shape_.n_head;
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, T = T_, NH = layout_.heads;
   const int64_t A = w.heads * shape_.head_size(), M = w.neurons;
+  const int64_t A_max = NH * shape_.head_size(), M_max = layout_.neurons;  // per-layer strides
   const auto& a = acts_;
   return {mat(a.ln1.data() + l * BT * C, BT, C),
-          mat(a.qkv.data() + l * BT * 3 * C, BT, 3 * A),
-          mat(a.atty.data() + l * BT * C, BT, A),
+          mat(a.qkv.data() + l * BT * 3 * A_max, BT, 3 * A),
+          mat(a.atty.data() + l * BT * A_max, BT, A),
           mat(a.att.data() + l * B_ * NH * T * T, int64_t(B_) * w.heads * T, T),
           mat(a.residual2.data() + l * BT * C, BT, C),
           mat(a.ln2.data() + l * BT * C, BT, C),
-          mat(a.fch.data() + l * BT * 4 * C, BT, M),
-          mat(a.fch_gelu.data() + l * BT * 4 * C, BT, M),
+          mat(a.fch.data() + l * BT * M_max, BT, M),
+          mat(a.fch_gelu.data() + l * BT * M_max, BT, M),
           mat(a.residual3.data() + l * BT * C, BT, C),
           vec(a.ln1_mean.data() + l * BT, BT),
           vec(a.ln1_rstd.data() + l * BT, BT),
@@ -163,12 +228,17 @@ void GPT2::forward_to_logits() {
     layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, cmat(residual, BT, C), cvec(w.ln1w, C), cvec(w.ln1b, C));
     linear_forward(x.qkv, x.ln1, cmat(w.qkvw, 3 * A, C), cvec(w.qkvb, 3 * A));
     attention_forward(x.atty, x.att, x.qkv, B, T, w.heads);
-    linear_forward(proj, x.atty, cmat(w.attprojw, A, C), cvec(w.attprojb, C), sub_.head_scale, WeightLayout::in_out);
+    // Row-parallel: each rank's heads give a partial sum; the bias is added once, after the sum.
+    linear_forward(proj, x.atty, cmat(w.attprojw, A, C), CVecF(), sub_.head_scale, WeightLayout::in_out);
+    tp_allreduce(proj);
+    bias_add_forward(proj, cvec(w.attprojb, C));
     residual_forward(x.residual2, cmat(residual, BT, C), proj, layer_scale);
     layernorm_forward(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, cvec(w.ln2w, C), cvec(w.ln2b, C));
     linear_forward(x.fch, x.ln2, cmat(w.fcw, M, C), cvec(w.fcb, M));
     gelu_forward(x.fch_gelu, x.fch);
-    linear_forward(proj, x.fch_gelu, cmat(w.fcprojw, M, C), cvec(w.fcprojb, C), sub_.mlp_scale, WeightLayout::in_out);
+    linear_forward(proj, x.fch_gelu, cmat(w.fcprojw, M, C), CVecF(), sub_.mlp_scale, WeightLayout::in_out);
+    tp_allreduce(proj);
+    bias_add_forward(proj, cvec(w.fcprojb, C));
     residual_forward(x.residual3, x.residual2, proj, layer_scale);
     residual = x.residual3.data();
   }
@@ -187,13 +257,14 @@ float GPT2::forward() {
   return static_cast<float>(sum / BT);
 }
 
-float GPT2::forward_backward() {
+float GPT2::forward_backward(int64_t tokens) {
   forward_to_logits();
   const int64_t BT = int64_t(B_) * T_;
+  if (tokens == 0) tokens = BT;
   const double sum = crossentropy_forward_backward(mat(acts_.logits.data(), BT, shape_.padded_vocab_size),
-                                                   targets_, shape_.vocab_size, 1.0f / BT);
+                                                   targets_, shape_.vocab_size, 1.0f / tokens);
   backward();
-  return static_cast<float>(sum / BT);
+  return static_cast<float>(sum / tokens);
 }
 
 void GPT2::backward() {
@@ -231,6 +302,7 @@ void GPT2::backward() {
                     cmat(w.fcprojw, M, C), sub_.mlp_scale, WeightLayout::in_out);
     gelu_backward(d4c, x.fch, d4c);
     linear_backward(dc, mat(grad(FCW, l), M, C), vec(grad(FCB, l), M), d4c, x.ln2, cmat(w.fcw, M, C));
+    tp_allreduce(dc);  // column-parallel: each rank's neurons give part of the input gradient
     layernorm_backward(dresidual, vec(grad(LN2W, l), C), vec(grad(LN2B, l), C), dc, x.residual2, cvec(w.ln2w, C),
                        x.ln2_mean, x.ln2_rstd);
     // Attention.
@@ -239,6 +311,7 @@ void GPT2::backward() {
                     cmat(w.attprojw, A, C), sub_.head_scale, WeightLayout::in_out);
     attention_backward(dqkv, datt, datty, x.att, x.qkv, B, T, w.heads);
     linear_backward(dc, mat(grad(QKVW, l), 3 * A, C), vec(grad(QKVB, l), 3 * A), dqkv, x.ln1, cmat(w.qkvw, 3 * A, C));
+    tp_allreduce(dc);
     layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(layer_input_[l], BT, C),
                        cvec(w.ln1w, C), x.ln1_mean, x.ln1_rstd);
   }

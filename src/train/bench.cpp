@@ -92,7 +92,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const int B = cfg.train.batch_size, T = cfg.model.seq_len;
   const int64_t BT = int64_t(B) * T;
   const Schedule schedule = schedule_for(cfg, shape);
-  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg));
+  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
   GPT2 model(shape, B, T);
   model.init_random(cfg.init_seed());
   AdamW optimizer(model.layout(), adamw_config(cfg));

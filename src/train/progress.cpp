@@ -1,7 +1,5 @@
 #include "train/progress.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
 
 namespace est {
@@ -22,8 +20,8 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-Progress::Progress(int total_steps, int log_every, FILE* out)
-    : total_(total_steps), log_every_(log_every), out_(out), live_(isatty(fileno(out)) != 0) {}
+Progress::Progress(int total_steps, int log_every, FILE* out, bool live)
+    : total_(total_steps), log_every_(log_every), out_(out), live_(out && live) {}
 
 double Progress::tokens_per_second() const {
   if (ema_n_ == 0) return 0.0;
@@ -31,34 +29,35 @@ double Progress::tokens_per_second() const {
   return tokens_per_step_ / mean;
 }
 
-std::string Progress::format(int step, float loss, int stage) const {
+std::string Progress::format(int step, float loss, const std::string& tags) const {
   const double tps = tokens_per_second();
   const double eta = tps > 0 ? (total_ - step) * tokens_per_step_ / tps : 0.0;
-  char buf[160];
-  const int n = std::snprintf(buf, sizeof buf, "step %*d/%d", int(std::to_string(total_).size()), step, total_);
-  if (stage > 0) std::snprintf(buf + n, sizeof buf - n, " | stage %d", stage);
-  const std::string head = buf;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "step %*d/%d", int(std::to_string(total_).size()), step, total_);
+  const std::string head = tags.empty() ? std::string(buf) : std::string(buf) + " | " + tags;
   std::snprintf(buf, sizeof buf, "%s | loss %.4f | %.0f tok/s | ETA %s", head.c_str(), loss, tps,
                 format_duration(eta).c_str());
   return buf;
 }
 
-void Progress::step(int step, float loss, double step_seconds, long long tokens_per_step, int stage) {
+void Progress::step(int step, float loss, double step_seconds, long long tokens_per_step, const std::string& tags) {
   tokens_per_step_ = tokens_per_step;
   if (step > 1 || total_ == 1) {
     ema_ = kEmaBeta * ema_ + (1.0 - kEmaBeta) * step_seconds;
     ++ema_n_;
   }
+  if (!out_) return;
   if (live_) {
-    std::fprintf(out_, "\r%s\033[K", format(step, loss, stage).c_str());
+    std::fprintf(out_, "\r%s\033[K", format(step, loss, tags).c_str());
     line_open_ = true;
   } else if (step % log_every_ == 0 || step == 1 || step == total_) {
-    std::fprintf(out_, "%s\n", format(step, loss, stage).c_str());
+    std::fprintf(out_, "%s\n", format(step, loss, tags).c_str());
   }
   std::fflush(out_);
 }
 
 void Progress::message(const std::string& line) {
+  if (!out_) return;
   if (line_open_) std::fputc('\n', out_);
   line_open_ = false;
   std::fprintf(out_, "%s\n", line.c_str());
@@ -66,6 +65,7 @@ void Progress::message(const std::string& line) {
 }
 
 void Progress::finish() {
+  if (!out_) return;
   if (line_open_) std::fputc('\n', out_);
   line_open_ = false;
   std::fflush(out_);

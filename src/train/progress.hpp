@@ -7,10 +7,12 @@ namespace est {
 
 class Progress {
  public:
-  Progress(int total_steps, int log_every, FILE* out = stdout);
+  // out null: silent (ranks other than the first). live: one line rewritten in place (a terminal), else plain
+  // lines every log_every steps.
+  Progress(int total_steps, int log_every, FILE* out, bool live);
 
-  // Called after every step; step is 1-based; stage (1-based) is shown when non-zero.
-  void step(int step, float loss, double step_seconds, long long tokens_per_step, int stage = 0);
+  // Called after every step; step is 1-based; `tags` (e.g. "stage 2") go after the step count.
+  void step(int step, float loss, double step_seconds, long long tokens_per_step, const std::string& tags = "");
   // A line of its own (validation loss, notices) that does not garble the live line.
   void message(const std::string& line);
   void finish();
@@ -18,7 +20,7 @@ class Progress {
   double tokens_per_second() const;
 
  private:
-  std::string format(int step, float loss, int stage) const;
+  std::string format(int step, float loss, const std::string& tags) const;
 
   int total_, log_every_;
   FILE* out_;

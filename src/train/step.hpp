@@ -1,16 +1,33 @@
 #pragma once
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/process_grid.hpp"
 
 namespace est {
 
-struct StepStats {
-  float loss;
-  double grad_norm;  // before clipping
+// Where a step runs: the process grid (none: one rank) and the global batch's tokens, which the loss is
+// averaged over whatever this rank's share of the batch.
+struct StepContext {
+  const ProcessGrid* grid = nullptr;
+  int64_t global_tokens = 0;  // 0: this rank's batch is the whole batch
+  double slow_factor = 1.0;   // emulate a slow node: compute takes this many times longer
 };
 
-// One optimizer step on the batch already set in the model: forward, backward, global-norm clipping to
-// grad_clip (0: none), AdamW at learning rate lr. Throws if the loss or the gradient is not finite.
-StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip);
+struct StepStats {
+  float loss;        // mean over the global batch
+  double grad_norm;  // of the whole model's gradient, before clipping
+  // This rank's time: computing, inside collectives, and waiting for the slowest data-parallel rank before the
+  // gradient reduction.
+  double compute_seconds = 0, comm_seconds = 0, wait_seconds = 0;
+  int64_t grad_bytes = 0;  // gradient payload reduced over the data-parallel group (the subnetwork's only)
+};
+
+// One optimizer step on the batch already set in the model: forward and backward, the sum of the (compact)
+// gradient over the data-parallel group, global-norm clipping to grad_clip (0: none), AdamW at learning rate lr.
+// Throws if the loss or the gradient is not finite.
+StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx = {});
+
+// The norm of the whole model's gradient: tensor-parallel shards summed over the group, replicated tensors once.
+double gradient_norm(const GPT2& model, const ProcessGrid* grid);
 
 }  // namespace est

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "est/flops.hpp"
 #include "gemm.hpp"
@@ -26,6 +29,11 @@ struct StageRecord {
   std::vector<double> step_seconds;
 };
 
+bool world_size_is_one_terminal(int world) {
+  return world == 1 && isatty(fileno(stdout)) && !std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMIX_RANK") &&
+         !std::getenv("SLURM_PROCID");
+}
+
 }  // namespace
 
 AdamWConfig adamw_config(const Config& cfg) {
@@ -36,7 +44,8 @@ AdamWConfig adamw_config(const Config& cfg) {
 
 Schedule schedule_for(const Config& cfg, const ModelShape& shape) {
   Schedule s = cfg.est.schedule.empty() ? full_schedule() : load_schedule(cfg.est.schedule);
-  for (const std::string& w : check_schedule(s, shape, cfg.train.steps)) std::fprintf(stderr, "est: warning: %s\n", w.c_str());
+  for (const std::string& w : check_schedule(s, shape, cfg.train.steps, cfg.est_strata()))
+    std::fprintf(stderr, "est: warning: %s\n", w.c_str());
   return s;
 }
 
@@ -44,16 +53,30 @@ LayerScaling layer_scaling_for(const Config& cfg) {
   return cfg.est.layer_scaling == "inverse" ? LayerScaling::inverse : LayerScaling::none;
 }
 
-Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
+Trainer::Trainer(const Config& cfg, MPI_Comm world) : cfg_(cfg) {
   threads_ = configure_runtime(cfg_.runtime);
   if (cfg_.data.train.empty()) throw InputError(cfg_.path, "data.train", "required: a path or glob of token shards");
+  try {
+    grid_ = std::make_unique<ProcessGrid>(world, cfg_.parallel.tp);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(cfg_.path, "parallel.tp", e.what());
+  }
   ModelShape shape = cfg_.shape();
-  const int B = cfg_.train.batch_size, T = cfg_.model.seq_len;
+  const int G = cfg_.train.batch_size, T = cfg_.model.seq_len, dp = grid_->dp_size();
+  if (G < dp)
+    throw InputError(cfg_.path, "train.batch_size",
+                     "the global batch of " + std::to_string(G) + " sequences is smaller than the " +
+                         std::to_string(dp) + " data-parallel ranks");
+  // A rank may take up to twice its even share of the batch when the balancer moves work to it.
+  const int max_share = std::min(G, 2 * ((G + dp - 1) / dp));
+  const auto& par = cfg_.parallel;
+  balancer_ = std::make_unique<LoadBalancer>(dp, grid_->tp_size(), G,
+                                             BalancerConfig{par.balance_threshold, par.balance_patience, max_share});
   schedule_ = schedule_for(cfg_, shape);
-  train_data_ = std::make_unique<DataLoader>(cfg_.data.train, B, T, shape.vocab_size, "data.train", 0, 1,
+  train_data_ = std::make_unique<DataLoader>(cfg_.data.train, G, T, shape.vocab_size, "data.train",
                                              DataOrder{cfg_.data.shuffle, cfg_.train.seed});
   if (!cfg_.data.val.empty())
-    val_data_ = std::make_unique<DataLoader>(cfg_.data.val, B, T, shape.vocab_size, "data.val");
+    val_data_ = std::make_unique<DataLoader>(cfg_.data.val, G, T, shape.vocab_size, "data.val");
   if (cfg_.init_from_llmc()) {
     // The file fixes max_seq_len (its wpe rows); everything else must agree with the config.
     shape.max_seq_len = read_llmc_header(cfg_.init_llmc_path()).max_seq_len;
@@ -61,62 +84,110 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
       throw InputError(cfg_.init_llmc_path(), "max_seq_len",
                        "is " + std::to_string(shape.max_seq_len) + ", shorter than model.seq_len " + std::to_string(T));
   }
-  model_ = std::make_unique<GPT2>(shape, B, T);
+  model_ = std::make_unique<GPT2>(shape, max_share, T,
+                                  TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
   if (cfg_.init_from_llmc())
     load_llmc_model(cfg_.init_llmc_path(), *model_);
   else
     model_->init_random(cfg_.init_seed());
   optimizer_ = std::make_unique<AdamW>(model_->layout(), adamw_config(cfg_));
-  sampler_ = std::make_unique<SubnetworkSampler>(shape, cfg_.est_seed(), layer_scaling_for(cfg_));
+  sampler_ = std::make_unique<SubnetworkSampler>(shape, cfg_.est_seed(), layer_scaling_for(cfg_), cfg_.est_strata());
   const auto& t = cfg_.train;
   lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps};
-  inputs_.resize(size_t(B) * T);
-  targets_.resize(size_t(B) * T);
+  inputs_.resize(size_t(max_share) * T);
+  targets_.resize(size_t(max_share) * T);
 }
 
+int Trainer::share() const { return int(balancer_->batch_shares()[grid_->dp_rank()]); }
+int Trainer::first_sequence() const { return int(balancer_->first_sequence(grid_->dp_rank())); }
+
 // Validation always measures the full model: the subnetworks are a way of training it, not what is trained.
-// Its batches are the same every time, spread evenly over the validation data.
+// Its batches are the same every time, spread evenly over the validation data; the data-parallel ranks share
+// each one evenly.
 float Trainer::validation_loss() {
-  model_->set_subnetwork(Subnetwork::full(model_->shape()));
+  const ModelShape& s = model_->shape();
+  model_->set_subnetwork(Subnetwork::full(s.n_layer, model_->layout().heads, model_->layout().neurons));
+  const int G = cfg_.train.batch_size, T = cfg_.model.seq_len, dp = grid_->dp_size(), r = grid_->dp_rank();
+  const int count = G / dp + (r < G % dp), first = r * (G / dp) + std::min(r, G % dp);
   const int n = cfg_.train.eval_batches;
   double sum = 0.0;
   for (int i = 0; i < n; ++i) {
     val_data_->seek_window(i * val_data_->windows() / n);
-    val_data_->next_batch(inputs_.data(), targets_.data());
-    model_->set_batch(inputs_.data(), targets_.data());
-    sum += model_->forward();
+    val_data_->next_batch(inputs_.data(), targets_.data(), first, count);
+    model_->set_batch(inputs_.data(), targets_.data(), count);
+    sum += double(model_->forward()) * count * T;
   }
-  return static_cast<float>(sum / cfg_.train.eval_batches);
+  grid_->dp().allreduce_sum(&sum, 1);
+  return static_cast<float>(sum / (double(n) * G * T));
 }
 
 nlohmann::json Trainer::run() {
   const auto& t = cfg_.train;
   const ModelShape& shape = model_->shape();
-  const int T = cfg_.model.seq_len;
-  const long long tokens_per_step = static_cast<long long>(t.batch_size) * T;
-  std::filesystem::create_directories(cfg_.output.dir);
-  write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
-
-  std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), B=%d, %d steps, GEMM %s on %d threads\n",
-              shape.n_layer, shape.n_head, shape.n_embd, T, shape.vocab_size, model_->layout().total / 1e6,
-              t.batch_size, t.steps, gemm::backend_name(gemm::current_backend()), threads_);
-  if (!cfg_.est.schedule.empty())
-    std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
-                schedule_.stages.size(), cfg_.est.inactive.c_str());
-  Progress progress(t.steps, t.log_every);
+  const int T = cfg_.model.seq_len, G = t.batch_size;
+  const long long tokens_per_step = static_cast<long long>(G) * T;
+  const bool lead = grid_->world_rank() == 0;
+  if (lead) {
+    std::filesystem::create_directories(cfg_.output.dir);
+    write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
+    std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps, GEMM %s on %d threads\n",
+                shape.n_layer, shape.n_head, shape.n_embd, T, shape.vocab_size, ParameterLayout(shape).total / 1e6, G,
+                t.steps, gemm::backend_name(gemm::current_backend()), threads_);
+    if (grid_->world_size() > 1)
+      std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
+                  grid_->dp_size());
+    if (!cfg_.est.schedule.empty())
+      std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
+                  schedule_.stages.size(), cfg_.est.inactive.c_str());
+  }
+  // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
+  const bool live = world_size_is_one_terminal(grid_->world_size());
+  Progress progress(t.steps, t.log_every, lead ? stdout : nullptr, live);
+  const double slow = cfg_.parallel.slow_rank == grid_->world_rank() ? cfg_.parallel.slow_factor : 1.0;
+  const int world = grid_->world_size();
   std::vector<StageRecord> stages(schedule_.stages.size());
+  std::vector<double> rank_totals(3 * size_t(world), 0.0);  // per rank: compute, comm, wait
+  double imbalance_sum = 0, imbalance_max = 0;
+  int64_t grad_bytes = 0;
   float loss = NAN, val_loss = NAN;
   double flops_so_far = 0;
   nlohmann::json evaluations = nlohmann::json::array();
+  grid_->tp().reset_stats();
+  grid_->dp().reset_stats();
   const auto t0 = Clock::now();
   for (int step = 0; step < t.steps; ++step) {
     const auto ts = Clock::now();
     const size_t stage = schedule_.stage_at(step, t.steps);
     const Subnetwork sub = sampler_->sample(schedule_.stages[stage], step);
-    train_data_->next_batch(inputs_.data(), targets_.data());
-    model_->set_subnetwork(sub);
-    model_->set_batch(inputs_.data(), targets_.data());
-    loss = train_step(*model_, *optimizer_, lr_.at(step), t.grad_clip).loss;
+    const int count = share();
+    train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
+    model_->set_subnetwork(sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
+    model_->set_batch(inputs_.data(), targets_.data(), count);
+    const StepStats st = train_step(*model_, *optimizer_, lr_.at(step), t.grad_clip,
+                                    StepContext{grid_.get(), tokens_per_step, slow});
+    loss = st.loss;
+    grad_bytes += st.grad_bytes;
+
+    // Every rank's times, so every rank's balancer reaches the same plan.
+    const double mine[3] = {st.compute_seconds, st.comm_seconds, st.wait_seconds};
+    std::vector<double> all(3 * size_t(world));
+    grid_->world().allgather(mine, 3, all.data());
+    std::vector<RankTiming> timings(world);
+    for (int r = 0; r < world; ++r) {
+      timings[r] = {all[3 * r], all[3 * r + 1], all[3 * r + 2]};
+      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += all[3 * r + k];
+    }
+    const bool stage_ends = step + 1 < t.steps && schedule_.stage_at(step + 1, t.steps) != stage;
+    if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
+    double max_compute = 0, mean_compute = 0;
+    for (const RankTiming& r : timings) {
+      max_compute = std::max(max_compute, r.compute);
+      mean_compute += r.compute / world;
+    }
+    const double imbalance = mean_compute > 0 ? max_compute / mean_compute : 1.0;
+    imbalance_sum += imbalance;
+    imbalance_max = std::max(imbalance_max, imbalance);
+
     const double dt = seconds_since(ts);
     const StepFlops f = step_flops(shape, T, tokens_per_step, sub);
     StageRecord& r = stages[stage];
@@ -126,7 +197,14 @@ nlohmann::json Trainer::run() {
     r.flops_full += f.full;
     r.step_seconds.push_back(dt);
     flops_so_far += f.executed;
-    progress.step(step + 1, loss, dt, tokens_per_step, stages.size() > 1 ? int(stage) + 1 : 0);
+    std::string tags;
+    if (stages.size() > 1) tags += "stage " + std::to_string(stage + 1);
+    if (world > 1) {
+      char imb[32];
+      std::snprintf(imb, sizeof imb, "%simbalance %.2f", tags.empty() ? "" : " | ", imbalance);
+      tags += imb;
+    }
+    progress.step(step + 1, loss, dt, tokens_per_step, tags);
     const bool last = step + 1 == t.steps;
     if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) {
       val_loss = validation_loss();
@@ -138,7 +216,11 @@ nlohmann::json Trainer::run() {
   }
   progress.finish();
   const double wall = seconds_since(t0);
-  if (cfg_.output.save_model) save_llmc_model(cfg_.output.dir + "/model.bin", *model_);
+  const CommStats tp_comm = grid_->tp().stats(), dp_comm = grid_->dp().stats();
+  if (cfg_.output.save_model) {
+    const std::vector<float> params = model_->gather_params();  // a collective over each tensor-parallel group
+    if (lead) save_llmc_model(cfg_.output.dir + "/model.bin", model_->shape(), params);
+  }
 
   double train_seconds = 0, flops = 0, flops_full = 0;
   std::vector<double> full_steps;
@@ -155,6 +237,12 @@ nlohmann::json Trainer::run() {
                           {"step_seconds_median", median(r.step_seconds)},
                           {"flops", r.flops}, {"flops_full_equivalent", r.flops_full}});
   }
+  nlohmann::json per_rank = nlohmann::json::array();
+  for (int r = 0; r < world; ++r)
+    per_rank.push_back({{"rank", r},
+                        {"compute_seconds_per_step", rank_totals[3 * r] / t.steps},
+                        {"comm_seconds_per_step", rank_totals[3 * r + 1] / t.steps},
+                        {"wait_seconds_per_step", rank_totals[3 * r + 2] / t.steps}});
   nlohmann::json s;
   s["final_train_loss"] = loss;
   s["final_val_loss"] = std::isfinite(val_loss) ? nlohmann::json(val_loss) : nlohmann::json(nullptr);
@@ -173,13 +261,24 @@ nlohmann::json Trainer::run() {
   s["flops_convention"] = kFlopsConvention;
   s["stages"] = stage_list;
   s["evaluations"] = evaluations;
+  s["grid"] = {{"ranks", world}, {"tp", grid_->tp_size()}, {"dp", grid_->dp_size()}};
+  s["imbalance"] = {{"mean", imbalance_sum / t.steps},
+                    {"max", imbalance_max},
+                    {"replans", balancer_->replans()},
+                    {"batch_shares", balancer_->batch_shares()}};
+  s["per_rank"] = per_rank;
+  // Rank 0's traffic; every rank of a group moves the same payload.
+  s["communication"] = {{"dp_gradient_bytes_per_step", double(grad_bytes) / t.steps},
+                        {"dp_gradient_bytes_full_model", double(model_->layout().total) * sizeof(float)},
+                        {"dp_bytes_per_step", double(dp_comm.bytes) / t.steps},
+                        {"tp_bytes_per_step", double(tp_comm.bytes) / t.steps}};
   s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
   s["inactive"] = cfg_.est.inactive;
-  s["parameters"] = model_->layout().total;
+  s["parameters"] = ParameterLayout(shape).total;
   s["threads"] = threads_;
   s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   s["config"] = cfg_.path;
-  write_text_atomic(cfg_.output.dir + "/summary.json", s.dump(2) + "\n");
+  if (lead) write_text_atomic(cfg_.output.dir + "/summary.json", s.dump(2) + "\n");
   return s;
 }
 

@@ -1,6 +1,10 @@
 #pragma once
 // The training loop: data → subnetwork of the step → model → loss → gradients → clipping → AdamW, with periodic
 // validation of the full model, a progress line and <output.dir>/summary.json at the end.
+//
+// Every MPI rank runs it. The process grid splits the ranks into tensor-parallel groups (parallel.tp) and
+// data-parallel replicas; train.batch_size is the global batch, shared out over the replicas by the load
+// balancer, and every rank draws the same subnetwork and takes its tensor-parallel part of it.
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -11,22 +15,30 @@
 #include "model/gpt2.hpp"
 #include "optim/lr_schedule.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/load_balancer.hpp"
+#include "parallel/process_grid.hpp"
 
 namespace est {
 
 class Trainer {
  public:
   // Checks every input (data shards, model file, EST schedule) and builds the model; writes nothing.
-  explicit Trainer(const Config& cfg);
+  // `world` is the group of ranks to train on.
+  explicit Trainer(const Config& cfg, MPI_Comm world = MPI_COMM_WORLD);
   // Trains, writes the output directory and returns the summary.
   nlohmann::json run();
   const std::string& output_dir() const { return cfg_.output.dir; }
 
  private:
   float validation_loss();
+  // Global-batch sequences this data-parallel rank takes, and where they start.
+  int share() const;
+  int first_sequence() const;
 
   Config cfg_;
   int threads_;
+  std::unique_ptr<ProcessGrid> grid_;
+  std::unique_ptr<LoadBalancer> balancer_;
   std::unique_ptr<GPT2> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
