@@ -166,6 +166,7 @@ nlohmann::json Trainer::run() {
     const StepStats st = train_step(*model_, *optimizer_, lr_.at(step), t.grad_clip,
                                     StepContext{grid_.get(), tokens_per_step, slow});
     loss = st.loss;
+    losses_.push_back(loss);
     grad_bytes += st.grad_bytes;
 
     // Every rank's times, so every rank's balancer reaches the same plan.
@@ -185,6 +186,7 @@ nlohmann::json Trainer::run() {
       mean_compute += r.compute / world;
     }
     const double imbalance = mean_compute > 0 ? max_compute / mean_compute : 1.0;
+    imbalances_.push_back(imbalance);
     imbalance_sum += imbalance;
     imbalance_max = std::max(imbalance_max, imbalance);
 

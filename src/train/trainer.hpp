@@ -28,6 +28,11 @@ class Trainer {
   // Trains, writes the output directory and returns the summary.
   nlohmann::json run();
   const std::string& output_dir() const { return cfg_.output.dir; }
+  // Per step of the last run: the global-batch loss and the max/mean compute over ranks.
+  const std::vector<float>& losses() const { return losses_; }
+  const std::vector<double>& imbalances() const { return imbalances_; }
+  const GPT2& model() const { return *model_; }
+  const LoadBalancer& balancer() const { return *balancer_; }
 
  private:
   float validation_loss();
@@ -46,6 +51,8 @@ class Trainer {
   Schedule schedule_;
   std::unique_ptr<SubnetworkSampler> sampler_;
   std::vector<int> inputs_, targets_;
+  std::vector<float> losses_;
+  std::vector<double> imbalances_;
 };
 
 // The optimizer settings of a config (train.* and est.inactive).

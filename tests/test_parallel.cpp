@@ -1,0 +1,188 @@
+// Tensor and data parallelism, run under mpiexec at 1, 2 and 4 ranks: every layout the world allows trains the
+// same model as one rank does, reduces only the subnetwork's gradient, and balances a slow rank's share away.
+#include <mpi.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "config/config.hpp"
+#include "data/token_shard.hpp"
+#include "est/sampler.hpp"
+#include "parallel/process_grid.hpp"
+#include "test_util.hpp"
+#include "train/step.hpp"
+#include "train/timing.hpp"
+#include "train/trainer.hpp"
+
+namespace est {
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+// A directory every rank sees, with a shard of random bytes in it; removed at the end.
+class SharedData {
+ public:
+  SharedData() {
+    char name[256] = "/tmp/est_parallel_XXXXXX";
+    if (world_rank() == 0) {
+      if (!mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
+      std::mt19937 rng(5);
+      std::vector<uint16_t> tokens(200000);
+      for (auto& t : tokens) t = uint16_t(rng() % 256);
+      write_shard(std::string(name) + "/bytes_train_000000.bin", tokens.data(), int64_t(tokens.size()));
+      write_shard(std::string(name) + "/bytes_val_000000.bin", tokens.data(), 20000);
+    }
+    MPI_Bcast(name, sizeof name, MPI_CHAR, 0, MPI_COMM_WORLD);
+    dir_ = name;
+  }
+  ~SharedData() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank() == 0) std::filesystem::remove_all(dir_);
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+Config config(const std::string& dir, const std::vector<std::string>& overrides) {
+  const std::string path = dir + "/config_" + std::to_string(world_rank()) + ".yaml";
+  std::ofstream(path) << "model: {n_layer: 2, n_head: 4, n_embd: 32, seq_len: 16, vocab_size: 256}\n"
+                      << "data: {train: " << dir << "/bytes_train_*.bin, val: " << dir << "/bytes_val_*.bin}\n"
+                      << "train: {batch_size: 8, steps: 20, lr: 3.0e-3, warmup: 2, eval_batches: 2}\n"
+                      << "est: {schedule: " << EST_SOURCE_DIR << "/schedules/gpt2-est.yaml, strata: 2}\n"
+                      << "runtime: {threads: 1}\n"
+                      << "output: {dir: " << dir << "/out, save_model: false}\n";
+  return load_config(path, overrides);
+}
+
+// Two runs' losses, step by step, within 1e-5 relative.
+void expect_same_losses(const Trainer& got, const Trainer& want, const std::string& what) {
+  ASSERT_EQ(got.losses().size(), want.losses().size()) << what;
+  for (size_t i = 0; i < want.losses().size(); ++i)
+    EXPECT_NEAR(got.losses()[i], want.losses()[i], 1e-5 * std::abs(want.losses()[i])) << what << ", step " << i + 1;
+}
+
+// The same losses, and the same parameters at the end within 1e-5.
+void expect_same_training(const Trainer& got, const Trainer& want, const std::string& what) {
+  expect_same_losses(got, want, what);
+  const auto p = got.model().gather_params(), q = want.model().gather_params();
+  ASSERT_EQ(p.size(), q.size());
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double d = std::abs(double(p[i]) - q[i]);
+    if (d > worst) { worst = d; at = i; }
+  }
+  EXPECT_LT(worst, 1e-5) << what << ": parameters differ, most at " << at << ": " << p[at] << " vs " << q[at];
+}
+
+// The tensor-parallel sizes this world allows for a 4-head model (the data-parallel size is the rest).
+std::vector<int> layouts() {
+  std::vector<int> tp;
+  for (int t : {1, 2, 4})
+    if (world_size() % t == 0 && t <= 2) tp.push_back(t);  // 4 strata would leave ranks without heads at p = 0.5
+  return tp;
+}
+
+TEST(ParallelTraining, EveryLayoutMatchesOneRankForTwentyEstSteps) {
+  SharedData data;
+  // The reference: the same run on this rank alone.
+  Trainer reference(config(data.dir(), {"output.dir=" + data.dir() + "/ref" + std::to_string(world_rank())}),
+                    MPI_COMM_SELF);
+  reference.run();
+  for (int tp : layouts()) {
+    // Even batch shares: the balancer's timing-driven shares would change the order of the gradient sums from
+    // run to run, and AdamW magnifies rounding in near-zero gradients.
+    Trainer parallel(config(data.dir(), {"parallel.tp=" + std::to_string(tp), "parallel.balance=false"}),
+                     MPI_COMM_WORLD);
+    parallel.run();
+    expect_same_training(parallel, reference,
+                         "tp " + std::to_string(tp) + " x dp " + std::to_string(world_size() / tp));
+  }
+}
+
+TEST(ParallelTraining, OnlyTheSubnetworksGradientIsReduced) {
+  const ModelShape shape = [] {
+    ModelShape s;
+    s.max_seq_len = 8;
+    s.vocab_size = s.padded_vocab_size = 128;
+    s.n_layer = 4;
+    s.n_head = 4;
+    s.n_embd = 32;
+    return s;
+  }();
+  ProcessGrid grid(MPI_COMM_WORLD, 1);
+  GPT2 model(shape, 2, 8);
+  model.init_random(1);
+  AdamW optimizer(model.layout(), {});
+  std::vector<int> tokens(16, 3), targets(16, 4);
+  model.set_batch(tokens.data(), targets.data());
+  StageSpec stage1;
+  stage1.p_heads = stage1.p_mlp = stage1.p_layers = 0.5;
+  const SubnetworkSampler sampler(shape, 7, LayerScaling::none);
+  int64_t bytes[2];
+  int64_t entries[2];
+  for (int i = 0; i < 2; ++i) {
+    model.set_subnetwork(i == 0 ? Subnetwork::full(shape) : sampler.sample(stage1, 0));
+    grid.dp().reset_stats();
+    const StepStats s = train_step(model, optimizer, 1e-3f, 1.0, StepContext{&grid, 0, 1.0});
+    EXPECT_EQ(s.grad_bytes, int64_t(model.grads().extent(0)) * 4);
+    entries[i] = int64_t(model.grads().extent(0));
+    // The gradient, the loss and the barrier's zero bytes: all this rank sends over the data-parallel group.
+    bytes[i] = grid.dp().stats().bytes;
+    if (world_size() > 1) {
+      EXPECT_EQ(bytes[i], entries[i] * 4 + int64_t(sizeof(double)));
+    }
+  }
+  EXPECT_EQ(entries[0], model.layout().total);
+  EXPECT_LT(entries[1], entries[0] * 6 / 10);  // half the layers, half their heads and neurons, plus embeddings
+  if (world_size() > 1) {
+    EXPECT_NEAR(double(bytes[1] - 8) / double(bytes[0] - 8), double(entries[1]) / entries[0], 1e-12);
+  }
+}
+
+TEST(ParallelTraining, BalancerShiftsBatchShareFromASlowRank) {
+  if (world_size() != 2) GTEST_SKIP() << "two data-parallel ranks";
+  SharedData data;
+  // A model large enough that its compute, not the noise of a shared machine, dominates the step.
+  const std::vector<std::string> common = {"model.n_embd=256", "model.seq_len=32", "train.batch_size=24",
+                                           "train.steps=60", "est.schedule=", "parallel.slow_rank=1",
+                                           "parallel.slow_factor=2"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), common.begin(), common.end());
+    return config(data.dir(), extra);
+  };
+  Trainer balanced(with({}), MPI_COMM_WORLD), unbalanced(with({"parallel.balance=false"}), MPI_COMM_WORLD);
+  balanced.run();
+  unbalanced.run();
+  const auto& shares = balanced.balancer().batch_shares();
+  EXPECT_GT(shares[0], shares[1]) << "the slow rank 1 keeps a smaller share";
+  EXPECT_GE(shares[0], 14);
+  // Medians over many steps: the shared machine's noise comes as spikes of a step or two.
+  const auto typical = [](const std::vector<double>& v, size_t from, size_t to) {
+    return median(std::vector<double>(v.begin() + from, v.begin() + to));
+  };
+  const size_t n = balanced.imbalances().size();
+  EXPECT_LT(typical(balanced.imbalances(), n - 20, n), 1.1) << "balanced, the last 20 steps";
+  const double before = typical(unbalanced.imbalances(), 1, n);
+  EXPECT_GT(before, 1.2) << "a 2x slower rank (max/mean 2/1.5) is visible before balancing";
+  // Different shares sum the gradient in a different order: the same mathematics, rounded differently.
+  expect_same_losses(balanced, unbalanced, "balanced against unbalanced");
+}
+
+}  // namespace
+}  // namespace est
