@@ -239,5 +239,60 @@ TEST(Sampler, ScalesAreInverseRates) {
   EXPECT_EQ(heads_only.layers[0].neurons.size(), 64u);
 }
 
+// Heads (or neurons) of each stratum in one layer's set.
+std::vector<int> per_stratum(const std::vector<int>& units, int n, int strata) {
+  std::vector<int> count(strata, 0);
+  for (int u : units) ++count[u / (n / strata)];
+  return count;
+}
+
+TEST(Sampler, StratifiedDrawsGiveEveryStratumItsShareAndEveryUnitProbabilityP) {
+  const ModelShape s = shape(4, 12, 24);  // 12 heads, 96 neurons
+  const SubnetworkSampler sampler(s, 11, LayerScaling::none, 2);
+  const StageSpec st = stage(0.25, 0.25, 1);  // 3 of 12 heads: an odd count over 2 strata; 24 of 96 neurons
+  const int steps = 2000;
+  std::vector<int64_t> head_on(12, 0);
+  int64_t first_stratum_extra = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    const Subnetwork sub = sampler.sample(st, step);
+    for (const LayerSelection& l : sub.layers) {
+      const auto heads = per_stratum(l.heads, 12, 2), neurons = per_stratum(l.neurons, 96, 2);
+      EXPECT_LE(std::abs(heads[0] - heads[1]), 1);
+      EXPECT_EQ(neurons[0], 12);
+      EXPECT_EQ(neurons[1], 12);
+      first_stratum_extra += heads[0] == 2;
+      for (int h : l.heads) ++head_on[h];
+    }
+    EXPECT_EQ(sub.head_scale, 4.0f);
+    EXPECT_TRUE(sub.head_scale_by_stratum.empty());
+  }
+  expect_binomial(first_stratum_extra, 4 * steps, 0.5, "the leftover head rotates over the strata");
+  for (int h = 0; h < 12; ++h) expect_binomial(head_on[h], 4 * steps, 0.25, "head " + std::to_string(h));
+}
+
+TEST(Sampler, PlacedLeftoversKeepTheEstimateUnbiasedThroughPerStratumScales) {
+  const ModelShape s = shape(1, 12, 24);
+  const SubnetworkSampler sampler(s, 5, LayerScaling::none, 2);
+  const StageSpec st = stage(0.25, 1, 1);
+  const std::vector<int> fastest_first = {1, 0};
+  std::vector<double> value(12);
+  double total = 0;
+  for (int h = 0; h < 12; ++h) total += value[h] = 1.0 + h * h;  // uneven, so a biased estimate shows
+  double with_scales = 0, with_one_scale = 0;
+  const int steps = 4000;
+  for (int64_t step = 0; step < steps; ++step) {
+    const Subnetwork sub = sampler.sample(st, step, &fastest_first);
+    EXPECT_EQ(per_stratum(sub.layers[0].heads, 12, 2), (std::vector<int>{1, 2})) << "the extra head goes to stratum 1";
+    ASSERT_EQ(sub.head_scale_by_stratum, (std::vector<float>{6.0f, 3.0f}));
+    for (int h : sub.layers[0].heads) {
+      with_scales += sub.head_scale_by_stratum[h / 6] * value[h] / steps;
+      with_one_scale += sub.head_scale * value[h] / steps;
+    }
+    EXPECT_EQ(sub.local_part(1, 2, 12, 96).head_scale, 3.0f);
+  }
+  EXPECT_NEAR(with_scales, total, 0.03 * total);
+  EXPECT_GT(std::abs(with_one_scale - total), 0.1 * total) << "one scale for unequal quotas is biased";
+}
+
 }  // namespace
 }  // namespace est

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "random_stream.hpp"
 
@@ -19,13 +21,21 @@ constexpr uint32_t kShared = 0xFFFFFF;
 SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata)
     : shape_(shape), seed_(seed), scaling_(scaling), strata_(strata) {}
 
-std::vector<int> SubnetworkSampler::draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot) const {
-  const int per = n / strata_, base = k / strata_, extra = k % strata_;
+std::vector<bool> SubnetworkSampler::extra_strata(int k, int64_t step, int slot, const std::vector<int>* first) const {
+  const int extra = k % strata_;
+  std::vector<bool> gets(strata_, false);
+  for (int i = 0; i < extra; ++i) gets[first ? (*first)[i] : int((step + slot + i) % strata_)] = true;
+  return gets;
+}
+
+std::vector<int> SubnetworkSampler::draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot,
+                                                    const std::vector<int>* first) const {
+  const int per = n / strata_, base = k / strata_;
+  const std::vector<bool> extra = extra_strata(k, step, slot, first);
   std::vector<int> chosen;
   for (int s = 0; s < strata_; ++s) {
-    const bool gets_extra = (s - int((step + slot) % strata_) + strata_) % strata_ < extra;
     const uint32_t stream = static_cast<uint32_t>(slot * strata_ + s);
-    for (int j : draw_subset(base + gets_extra, per, step, purpose, stream)) chosen.push_back(s * per + j);
+    for (int j : draw_subset(base + extra[s], per, step, purpose, stream)) chosen.push_back(s * per + j);
   }
   return chosen;
 }
@@ -77,7 +87,9 @@ std::vector<bool> SubnetworkSampler::sample_layers(const StageSpec& stage, int64
   return active;
 }
 
-Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step) const {
+Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const std::vector<int>* first) const {
+  if (first && int(first->size()) != strata_)
+    throw std::invalid_argument("sample: the strata order must name all " + std::to_string(strata_) + " strata");
   const std::vector<bool> active = sample_layers(stage, step);
   const int n_neurons = 4 * shape_.n_embd;
   const int k_heads = count_for(stage.p_heads, shape_.n_head);
@@ -90,11 +102,22 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step) const
     if (!layer.active) continue;
     // A shared draw is the same streams read by every layer.
     const int slot = stage.shared_draw ? shape_.n_layer : l;
-    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot);
-    layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot);
+    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot, first);
+    layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot, first);
   }
   sub.head_scale = static_cast<float>(1.0 / stage.p_heads);
   sub.mlp_scale = static_cast<float>(1.0 / stage.p_mlp);
+  // Fixed unequal quotas: a stratum of N_s units that keeps k_s is scaled by N_s / k_s.
+  const auto by_stratum = [&](int k, int n) {
+    std::vector<float> scale(strata_);
+    const std::vector<bool> extra = extra_strata(k, step, 0, first);
+    for (int s = 0; s < strata_; ++s) scale[s] = static_cast<float>(double(n / strata_) / (k / strata_ + extra[s]));
+    return scale;
+  };
+  if (first && (k_heads % strata_ || k_neurons % strata_)) {
+    sub.head_scale_by_stratum = by_stratum(k_heads, shape_.n_head);
+    sub.mlp_scale_by_stratum = by_stratum(k_neurons, n_neurons);
+  }
   sub.layer_scale = scaling_ == LayerScaling::inverse ? static_cast<float>(1.0 / stage.p_layers) : 1.0f;
   return sub;
 }

@@ -2,6 +2,7 @@
 // One step's subnetwork: which layers run, and in each running layer which attention heads and MLP neurons.
 // Everything else in the model is outside the subnetwork for that step: it computes nothing and gets no update
 // (or a zero-gradient update, per est.inactive).
+#include <stdexcept>
 #include <vector>
 
 #include "model/shape.hpp"
@@ -21,6 +22,9 @@ struct Subnetwork {
   float head_scale = 1.0f;
   float mlp_scale = 1.0f;
   float layer_scale = 1.0f;
+  // When the draw gave the strata (tensor-parallel ranks) fixed, unequal quotas: each stratum's own scale,
+  // N_s / k_s, which keeps the estimate unbiased in every step; empty otherwise.
+  std::vector<float> head_scale_by_stratum, mlp_scale_by_stratum;
 
   // Every layer, head and neuron: of the whole model, or of one tensor-parallel rank's share of it.
   static Subnetwork full(int layers, int heads, int neurons) {
@@ -35,9 +39,15 @@ struct Subnetwork {
   static Subnetwork full(const ModelShape& s) { return full(s.n_layer, s.n_head, 4 * s.n_embd); }
 
   // This tensor-parallel rank's part: the heads and neurons in its block (of n_head / size heads and
-  // n_neurons / size neurons), renumbered from 0.
+  // n_neurons / size neurons), renumbered from 0, with its stratum's scales when there are per-stratum ones
+  // (one stratum per rank).
   Subnetwork local_part(int rank, int size, int n_head, int n_neurons) const {
     Subnetwork part = *this;
+    if (!head_scale_by_stratum.empty()) {
+      if (int(head_scale_by_stratum.size()) != size) throw std::invalid_argument("per-stratum scales need a stratum per rank");
+      part.head_scale = head_scale_by_stratum[rank];
+      part.mlp_scale = mlp_scale_by_stratum[rank];
+    }
     const int hb = n_head / size, nb = n_neurons / size;
     for (LayerSelection& l : part.layers) {
       l.heads = in_block(l.heads, rank * hb, hb);

@@ -7,6 +7,8 @@
 #include <random>
 
 #include "est/flops.hpp"
+#include "input_error.hpp"
+#include "parallel/process_grid.hpp"
 #include "est/sampler.hpp"
 #include "gemm.hpp"
 #include "model/gpt2.hpp"
@@ -82,6 +84,7 @@ struct Timed {
   int stage;  // 1-based in the schedule; 0 for the full-model reference the schedule lacks
   std::vector<double> seconds;
   double flops = 0, flops_full = 0;
+  double grad_bytes = 0, tp_bytes = 0;  // per step, this rank
 };
 
 }  // namespace
@@ -89,63 +92,75 @@ struct Timed {
 nlohmann::json run_bench(const Config& cfg, int steps) {
   const int threads = configure_runtime(cfg.runtime);
   const ModelShape shape = cfg.shape();
-  const int B = cfg.train.batch_size, T = cfg.model.seq_len;
-  const int64_t BT = int64_t(B) * T;
+  ProcessGrid grid(MPI_COMM_WORLD, cfg.parallel.tp);
+  const int G = cfg.train.batch_size, T = cfg.model.seq_len, dp = grid.dp_size(), r = grid.dp_rank();
+  if (G < dp) throw InputError(cfg.path, "train.batch_size", "the global batch is smaller than the data-parallel ranks");
+  // Even shares of the global batch (the balancer's business is training runs).
+  const int B = G / dp + (r < G % dp), first = r * (G / dp) + std::min(r, G % dp);
+  const int64_t BT = int64_t(B) * T, tokens = int64_t(G) * T;
   const Schedule schedule = schedule_for(cfg, shape);
   const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
-  GPT2 model(shape, B, T);
+  GPT2 model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
   model.init_random(cfg.init_seed());
   AdamW optimizer(model.layout(), adamw_config(cfg));
 
+  // The same global batch on every rank; each takes its sequences.
   std::mt19937 rng(static_cast<uint32_t>(cfg.train.seed));
   std::uniform_int_distribution<int> token(0, shape.vocab_size - 1);
-  std::vector<int> inputs(BT), targets(BT);
-  for (int64_t i = 0; i < BT; ++i) {
+  std::vector<int> inputs(tokens), targets(tokens);
+  for (int64_t i = 0; i < tokens; ++i) {
     inputs[i] = token(rng);
     targets[i] = token(rng);
   }
-  model.set_batch(inputs.data(), targets.data());
+  model.set_batch(inputs.data() + int64_t(first) * T, targets.data() + int64_t(first) * T, B);
 
   std::vector<Timed> runs;
   for (size_t i = 0; i < schedule.stages.size(); ++i) runs.push_back({schedule.stages[i], int(i) + 1, {}});
-  auto full = std::find_if(runs.begin(), runs.end(), [](const Timed& r) { return r.spec.is_full(); });
+  auto full = std::find_if(runs.begin(), runs.end(), [](const Timed& t) { return t.spec.is_full(); });
   if (full == runs.end()) runs.push_back({StageSpec{}, 0, {}});
-  Timed& reference = *std::find_if(runs.begin(), runs.end(), [](const Timed& r) { return r.spec.is_full(); });
+  Timed& reference = *std::find_if(runs.begin(), runs.end(), [](const Timed& t) { return t.spec.is_full(); });
 
   GemmProbe probe(largest_gemm(shape, BT));
   std::vector<double> rates;
   constexpr int kWarmup = 1;
   for (int round = 0; round < kWarmup + steps; ++round) {
-    for (Timed& r : runs) {
-      const Subnetwork sub = sampler.sample(r.spec, round);
-      model.set_subnetwork(sub);
+    for (Timed& run : runs) {
+      const Subnetwork sub = sampler.sample(run.spec, round);
+      model.set_subnetwork(sub.local_part(grid.tp_rank(), grid.tp_size(), shape.n_head, 4 * shape.n_embd));
+      const int64_t tp_bytes = grid.tp().stats().bytes;
       const auto t0 = Clock::now();
-      train_step(model, optimizer, float(cfg.train.lr), cfg.train.grad_clip);
+      const StepStats st = train_step(model, optimizer, float(cfg.train.lr), cfg.train.grad_clip,
+                                      StepContext{&grid, tokens, 1.0});
       const double dt = seconds_since(t0);
       if (round < kWarmup) continue;
-      const StepFlops f = step_flops(shape, T, BT, sub);
-      r.seconds.push_back(dt);
-      r.flops += f.executed / steps;
-      r.flops_full += f.full / steps;
+      const StepFlops f = step_flops(shape, T, tokens, sub);
+      run.seconds.push_back(dt);
+      run.flops += f.executed / steps;
+      run.flops_full += f.full / steps;
+      run.grad_bytes += double(st.grad_bytes) / steps;
+      run.tp_bytes += double(grid.tp().stats().bytes - tp_bytes) / steps;
     }
     if (round >= kWarmup) rates.push_back(probe.gflops(reference.seconds.back()));
   }
 
   const double t_full = median(reference.seconds);
-  const double achieved = llmc_flops_per_token(shape, T) * BT / t_full / 1e9;
+  // This rank's share of the model and of the tokens, against this rank's GEMM rate.
+  const double achieved = llmc_flops_per_token(shape, T) * BT / grid.tp_size() / t_full / 1e9;
   const double gemm_gflops = median(rates);
   nlohmann::json stages = nlohmann::json::array();
-  for (const Timed& r : runs) {
-    const double t = median(r.seconds);
-    stages.push_back({{"stage", r.stage},
-                      {"p_heads", r.spec.p_heads},
-                      {"p_mlp", r.spec.p_mlp},
-                      {"p_layers", r.spec.p_layers},
+  for (const Timed& run : runs) {
+    const double t = median(run.seconds);
+    stages.push_back({{"stage", run.stage},
+                      {"p_heads", run.spec.p_heads},
+                      {"p_mlp", run.spec.p_mlp},
+                      {"p_layers", run.spec.p_layers},
                       {"step_seconds", t},
-                      {"flops_per_step", r.flops},
-                      {"flops_ratio", r.flops / r.flops_full},
+                      {"flops_per_step", run.flops},
+                      {"flops_ratio", run.flops / run.flops_full},
                       {"time_ratio", t / t_full},
-                      {"time_minus_flops_ratio", t / t_full - r.flops / r.flops_full}});
+                      {"time_minus_flops_ratio", t / t_full - run.flops / run.flops_full},
+                      {"dp_gradient_bytes_per_step", run.grad_bytes},
+                      {"tp_bytes_per_step", run.tp_bytes}});
   }
 
   nlohmann::json j;
@@ -155,10 +170,11 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
                 {"seq_len", T},             {"batch_size", B},        {"vocab_size", shape.vocab_size},
                 {"padded_vocab_size", shape.padded_vocab_size},       {"parameters", model.layout().total}};
   j["steps"] = steps;
+  j["grid"] = {{"ranks", grid.world_size()}, {"tp", grid.tp_size()}, {"dp", dp}};
   j["threads"] = threads;
   j["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   j["step_seconds"] = t_full;
-  j["tokens_per_second"] = BT / t_full;
+  j["tokens_per_second"] = tokens / t_full;
   j["flops_per_step"] = reference.flops;
   j["flops_convention"] = kFlopsConvention;
   j["achieved_gflops"] = achieved;

@@ -158,7 +158,11 @@ nlohmann::json Trainer::run() {
   for (int step = 0; step < t.steps; ++step) {
     const auto ts = Clock::now();
     const size_t stage = schedule_.stage_at(step, t.steps);
-    const Subnetwork sub = sampler_->sample(schedule_.stages[stage], step);
+    // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
+    const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1 &&
+                              cfg_.est_strata() == grid_->tp_size();
+    const Subnetwork sub =
+        sampler_->sample(schedule_.stages[stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
     const int count = share();
     train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
     model_->set_subnetwork(sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
@@ -169,14 +173,17 @@ nlohmann::json Trainer::run() {
     losses_.push_back(loss);
     grad_bytes += st.grad_bytes;
 
-    // Every rank's times, so every rank's balancer reaches the same plan.
-    const double mine[3] = {st.compute_seconds, st.comm_seconds, st.wait_seconds};
-    std::vector<double> all(3 * size_t(world));
-    grid_->world().allgather(mine, 3, all.data());
+    // Every rank's times (and its work: the heads and neurons it computed), so every rank's balancer reaches
+    // the same plan.
+    double work = 0;
+    for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
+    const double mine[4] = {st.compute_seconds, st.comm_seconds, st.wait_seconds, work};
+    std::vector<double> all(4 * size_t(world));
+    grid_->world().allgather(mine, 4, all.data());
     std::vector<RankTiming> timings(world);
     for (int r = 0; r < world; ++r) {
-      timings[r] = {all[3 * r], all[3 * r + 1], all[3 * r + 2]};
-      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += all[3 * r + k];
+      timings[r] = {all[4 * r], all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]};
+      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += all[4 * r + k];
     }
     const bool stage_ends = step + 1 < t.steps && schedule_.stage_at(step + 1, t.steps) != stage;
     if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
