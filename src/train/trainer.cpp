@@ -209,9 +209,11 @@ nlohmann::json Trainer::run() {
     std::string tags;
     if (stages.size() > 1) tags += "stage " + std::to_string(stage + 1);
     if (world > 1) {
-      char imb[32];
-      std::snprintf(imb, sizeof imb, "%simbalance %.2f", tags.empty() ? "" : " | ", imbalance);
-      tags += imb;
+      // The gradient payload reduced this step against the full model's.
+      char line[96];
+      std::snprintf(line, sizeof line, "%simbalance %.2f | grad %.1f/%.1f MB", tags.empty() ? "" : " | ", imbalance,
+                    st.grad_bytes / 1e6, double(model_->layout().total) * sizeof(float) / 1e6);
+      tags += line;
     }
     progress.step(step + 1, loss, dt, tokens_per_step, tags);
     const bool last = step + 1 == t.steps;
