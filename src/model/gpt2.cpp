@@ -92,37 +92,43 @@ void GPT2::init_random(uint64_t seed) {
   import_params(global);
 }
 
-void GPT2::import_params(CVecF global) {
+// Calls replicated(mine, all) for each replicated tensor, and sharded(mine, all, id) for each layer's slice of
+// a sharded one, with `mine` this rank's (rows x cols) slice and `all` the unsplit model's (all_rows x cols).
+template <class Replicated, class Sharded>
+void GPT2::each_tensor(const Replicated& replicated, const Sharded& sharded) const {
   const ParameterLayout whole(shape_);
   for (int id = 0; id < kNumParams; ++id) {
     const ParamSpec &mine = layout_[id], &all = whole[id];
     if (!mine.sharded) {
-      Kokkos::deep_copy(vec(params_.data() + mine.offset, mine.size), cvec(global.data() + all.offset, all.size));
+      replicated(mine, all);
       continue;
     }
-    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows;
-    const int64_t all_rows = whole.rows(id);
+    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows, all_rows = whole.rows(id);
     for (int l = 0; l < shape_.n_layer; ++l)
-      gather_rows(mat(params_.data() + mine.offset + l * rows * cols, rows, cols),
-                  cmat(global.data() + all.offset + l * all_rows * cols, all_rows, cols), global_rows_[id]);
+      sharded(mat(params_.data() + mine.offset + l * rows * cols, rows, cols),
+              all.offset + l * all_rows * cols, all_rows, cols, id);
   }
 }
 
+void GPT2::import_params(CVecF global) {
+  each_tensor(
+      [&](const ParamSpec& mine, const ParamSpec& all) {
+        Kokkos::deep_copy(vec(params_.data() + mine.offset, mine.size), cvec(global.data() + all.offset, all.size));
+      },
+      [&](MatF slice, int64_t at, int64_t rows, int64_t cols, int id) {
+        gather_rows(slice, cmat(global.data() + at, rows, cols), global_rows_[id]);
+      });
+}
+
 void GPT2::export_params(VecF global) const {
-  const ParameterLayout whole(shape_);
-  for (int id = 0; id < kNumParams; ++id) {
-    const ParamSpec &mine = layout_[id], &all = whole[id];
-    if (!mine.sharded) {
-      if (tp_.partition.rank == 0)
-        Kokkos::deep_copy(vec(global.data() + all.offset, all.size), cvec(params_.data() + mine.offset, mine.size));
-      continue;
-    }
-    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows;
-    const int64_t all_rows = whole.rows(id);
-    for (int l = 0; l < shape_.n_layer; ++l)
-      scatter_rows(mat(global.data() + all.offset + l * all_rows * cols, all_rows, cols),
-                   cmat(params_.data() + mine.offset + l * rows * cols, rows, cols), global_rows_[id]);
-  }
+  each_tensor(
+      [&](const ParamSpec& mine, const ParamSpec& all) {
+        if (tp_.partition.rank == 0)
+          Kokkos::deep_copy(vec(global.data() + all.offset, all.size), cvec(params_.data() + mine.offset, mine.size));
+      },
+      [&](MatF slice, int64_t at, int64_t rows, int64_t cols, int id) {
+        scatter_rows(mat(global.data() + at, rows, cols), slice, global_rows_[id]);
+      });
 }
 
 std::vector<float> GPT2::gather_params() const {

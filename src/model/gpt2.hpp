@@ -94,6 +94,8 @@ class GPT2 {
     VecF ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   };
   LayerActivations activations(int64_t layer, const LayerWeights& w) const;
+  template <class Replicated, class Sharded>
+  void each_tensor(const Replicated& replicated, const Sharded& sharded) const;
   // Sums a row-parallel output (or a column-parallel input gradient) over the tensor-parallel group.
   void tp_allreduce(MatF x) const;
   // For each tensor, the unsplit tensor's rows this rank holds (one layer's worth), on the device.
