@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "data/token_shard.hpp"
 #include "est/sampler.hpp"
+#include "io/checkpoint.hpp"
 #include "parallel/process_grid.hpp"
 #include "test_util.hpp"
 #include "train/step.hpp"
@@ -113,6 +114,75 @@ TEST(ParallelTraining, EveryLayoutMatchesOneRankForTwentyEstSteps) {
     expect_same_training(parallel, reference,
                          "tp " + std::to_string(tp) + " x dp " + std::to_string(world_size() / tp));
   }
+}
+
+// Straight through against stopped at `stop` and resumed: losses and parameters to the last bit.
+void expect_exact_resume(const SharedData& data, int tp, int stop, const std::string& name) {
+  const std::vector<std::string> common = {"parallel.tp=" + std::to_string(tp), "parallel.balance=false",
+                                           "output.trace=false"};
+  auto with = [&](const std::string& dir, std::vector<std::string> extra) {
+    extra.insert(extra.end(), common.begin(), common.end());
+    extra.push_back("output.dir=" + data.dir() + "/" + dir);
+    return config(data.dir(), extra);
+  };
+  Trainer straight(with(name + "_straight", {}), MPI_COMM_WORLD);
+  straight.run();
+  Trainer first(with(name + "_halves", {"train.stop_after=" + std::to_string(stop)}), MPI_COMM_WORLD);
+  first.run();
+  Trainer second(with(name + "_halves", {}), MPI_COMM_WORLD, "auto");
+  ASSERT_EQ(second.start_step(), stop);
+  second.run();
+  std::vector<float> resumed = first.losses();
+  resumed.insert(resumed.end(), second.losses().begin(), second.losses().end());
+  EXPECT_EQ(resumed, straight.losses()) << name;
+  EXPECT_EQ(second.model().gather_params(), straight.model().gather_params()) << name;
+}
+
+TEST(Checkpoints, ResumeIsExactOnEveryLayoutMidStageAndAcrossABoundary) {
+  SharedData data;
+  for (int tp : layouts()) {
+    // 20 steps of gpt2-est: stage 2 runs steps 4..12 (0-based 4 to 13); stopping at 7 resumes mid-stage and the
+    // rest crosses into stage 3; stopping at 4 resumes right at a boundary.
+    expect_exact_resume(data, tp, 7, "tp" + std::to_string(tp) + "_mid");
+    expect_exact_resume(data, tp, 4, "tp" + std::to_string(tp) + "_boundary");
+  }
+}
+
+TEST(Checkpoints, AnotherTensorParallelLayoutResumesWithTheSameNextLoss) {
+  if (world_size() != 2) GTEST_SKIP() << "a TP=2 layout against one rank";
+  SharedData data;
+  auto cfg = [&](const std::string& dir, int tp, std::vector<std::string> extra) {
+    extra.push_back("parallel.tp=" + std::to_string(tp));
+    extra.push_back("parallel.balance=false");
+    extra.push_back("output.dir=" + data.dir() + "/" + dir);
+    return config(data.dir(), extra);
+  };
+  // Saved on TP=2: the next step on TP=2, and on one rank alone (each rank its own copy of the checkpoint).
+  Trainer saver(cfg("from_tp2", 2, {"train.stop_after=9"}), MPI_COMM_WORLD);
+  saver.run();
+  Trainer on_tp2(cfg("from_tp2", 2, {"train.stop_after=1", "output.trace=false"}), MPI_COMM_WORLD,
+                 checkpoint_path(data.dir() + "/from_tp2/checkpoints", 9));
+  on_tp2.run();
+  const std::string mine = data.dir() + "/from_tp2_copy" + std::to_string(world_rank());
+  Trainer on_one(cfg("from_tp2_copy" + std::to_string(world_rank()), 1,
+                     {"train.stop_after=1", "output.trace=false"}),
+                 MPI_COMM_SELF, checkpoint_path(data.dir() + "/from_tp2/checkpoints", 9));
+  on_one.run();
+  EXPECT_NEAR(on_one.losses().at(0), on_tp2.losses().at(0), 1e-6 * std::abs(on_tp2.losses()[0]));
+
+  // Saved by one rank: the next step on one rank and on TP=2.
+  if (world_rank() == 0) {
+    Trainer single(cfg("from_one", 1, {"train.stop_after=9"}), MPI_COMM_SELF);
+    single.run();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const std::string saved = checkpoint_path(data.dir() + "/from_one/checkpoints", 9);
+  Trainer again_one(cfg("again_one" + std::to_string(world_rank()), 1, {"train.stop_after=1", "output.trace=false"}),
+                    MPI_COMM_SELF, saved);
+  again_one.run();
+  Trainer on_tp2_again(cfg("again_tp2", 2, {"train.stop_after=1", "output.trace=false"}), MPI_COMM_WORLD, saved);
+  on_tp2_again.run();
+  EXPECT_NEAR(on_tp2_again.losses().at(0), again_one.losses().at(0), 1e-6 * std::abs(again_one.losses()[0]));
 }
 
 TEST(ParallelTraining, OnlyTheSubnetworksGradientIsReduced) {

@@ -15,8 +15,10 @@
 #include "config/config.hpp"
 #include "data/prepare.hpp"
 #include "input_error.hpp"
+#include "io/inspect.hpp"
 #include "train/bench.hpp"
 #include "train/flops_report.hpp"
+#include "train/step.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -57,16 +59,27 @@ int agreed(const std::function<void()>& f) {
   return first[1];
 }
 
-// f may fail on one rank while the others wait in a collective: then the whole job ends.
+// f may fail on one rank while the others wait in a collective: then the whole job ends. A diverged run fails on
+// every rank at once, so it is reported once and ends without an abort.
 int or_abort(const std::function<void()>& f) {
   std::string message;
-  const int status = attempt(f, message);
-  if (status) {
-    report(message);
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  int status = 1;
+  try {
+    f();
+    return 0;
+  } catch (const est::TrainingDiverged& e) {
+    if (world_rank() == 0) report(e.what());
+    return 1;
+  } catch (const est::InputError& e) {
+    message = e.what();
+    status = kExitBadInput;
+  } catch (const std::exception& e) {
+    message = e.what();
   }
+  report(message);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, status);
   return status;
 }
 
@@ -79,6 +92,9 @@ int run(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "Train a model as configured");
   train->add_option("--config", config_path, "YAML configuration")->required();
   train->add_option("--set", overrides, "Override a config key: key=value (repeatable)");
+  std::string resume;
+  train->add_option("--resume", resume,
+                    "auto (the newest checkpoint that verifies, else start afresh) or a checkpoint file");
 
   int bench_steps = 5;
   auto* bench = app.add_subcommand("bench", "Time training steps and the GEMM backend; print JSON");
@@ -101,6 +117,13 @@ int run(int argc, char** argv) {
   prepare->add_option("--out", out_dir, "Output directory")->required();
   prepare->add_option("--val-fraction", val_fraction, "Fraction of the text held out for validation");
 
+  std::string inspect_path;
+  bool verify = false;
+  auto* inspect = app.add_subcommand("inspect", "Describe an est HDF5 file: a trace or a checkpoint");
+  inspect->add_option("FILE", inspect_path, "trace.h5 or a checkpoint (.h5)")->required();
+  inspect->add_flag("--verify", verify, "Check it (trace: rows and steps; checkpoint: checksums); exit 1 on problems");
+  inspect->add_flag("--json", as_json, "Print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -110,11 +133,13 @@ int run(int argc, char** argv) {
 
   if (*train) {
     std::unique_ptr<est::Trainer> trainer;
-    if (const int rc = agreed([&] { trainer = std::make_unique<est::Trainer>(est::load_config(config_path, overrides)); }))
+    if (const int rc = agreed([&] {
+          trainer = std::make_unique<est::Trainer>(est::load_config(config_path, overrides), MPI_COMM_WORLD, resume);
+        }))
       return rc;
     return or_abort([&] {
       const auto s = trainer->run();
-      if (world_rank() != 0) return;
+      if (world_rank() != 0 || s.is_null()) return;
       std::printf("est: %lld tokens in %.1f s (%.0f tok/s), final train loss %.4f, val loss %s; summary in %s\n",
                   s["tokens"].get<long long>(), s["wall_seconds"].get<double>(), s["tokens_per_second"].get<double>(),
                   s["final_train_loss"].get<double>(),
@@ -129,6 +154,16 @@ int run(int argc, char** argv) {
       const auto j = est::run_bench(cfg, bench_steps);
       if (world_rank() == 0) std::printf("%s\n", j.dump(2).c_str());
     });
+  }
+  if (*inspect) {
+    // One process reads the file (serial HDF5); under mpiexec the others only learn its status.
+    int status = 0;
+    if (const int rc = agreed([&] {
+          if (world_rank() == 0) status = est::inspect_file(inspect_path, verify, as_json);
+        }))
+      return rc;
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return status;
   }
   return agreed([&] {
     if (*flops) {

@@ -83,6 +83,7 @@ const std::map<std::string, Setter>& schema() {
       field("train.eval_every", &Config::train, &TrainSection::eval_every),
       field("train.eval_batches", &Config::train, &TrainSection::eval_batches),
       field("train.log_every", &Config::train, &TrainSection::log_every),
+      field("train.stop_after", &Config::train, &TrainSection::stop_after),
       field("est.schedule", &Config::est, &EstConfig::schedule),
       field("est.inactive", &Config::est, &EstConfig::inactive),
       field("est.layer_scaling", &Config::est, &EstConfig::layer_scaling),
@@ -96,6 +97,9 @@ const std::map<std::string, Setter>& schema() {
       field("parallel.slow_factor", &Config::parallel, &ParallelConfig::slow_factor),
       field("output.dir", &Config::output, &OutputConfig::dir),
       field("output.save_model", &Config::output, &OutputConfig::save_model),
+      field("output.checkpoint_every", &Config::output, &OutputConfig::checkpoint_every),
+      field("output.keep", &Config::output, &OutputConfig::keep),
+      field("output.trace", &Config::output, &OutputConfig::trace),
       field("runtime.threads", &Config::runtime, &RuntimeConfig::threads),
       field("runtime.gemm", &Config::runtime, &RuntimeConfig::gemm),
   };
@@ -207,6 +211,9 @@ void validate(const Reader& r) {
   r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
   r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
   r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
+  r.require(t.stop_after >= 0, "train.stop_after", "must be >= 0 (0: run to the end)");
+  r.require(c.output.checkpoint_every >= 0, "output.checkpoint_every", "must be >= 0 (0: only when stopping early)");
+  r.require(c.output.keep >= 1, "output.keep", "must be >= 1");
   r.require(c.est.inactive == "skip" || c.est.inactive == "zero_grad", "est.inactive",
             "expected skip or zero_grad, got '" + c.est.inactive + "'");
   r.require(c.est.layer_scaling == "none" || c.est.layer_scaling == "inverse", "est.layer_scaling",

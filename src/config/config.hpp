@@ -43,6 +43,7 @@ struct TrainSection {
   int eval_every = 0;      // 0: only at the end
   int eval_batches = 8;
   int log_every = 10;      // plain-line progress interval when stdout is not a terminal
+  int stop_after = 0;      // end this invocation cleanly after N steps, with a checkpoint (0: run to the end)
 };
 
 // Evolving Subnetwork Training.
@@ -67,6 +68,9 @@ struct ParallelConfig {
 struct OutputConfig {
   std::string dir;         // default runs/<config file stem>
   bool save_model = true;  // llm.c model file <dir>/model.bin at the end
+  int checkpoint_every = 0;  // HDF5 checkpoint every N steps (0: only when stopping early); <dir>/checkpoints
+  int keep = 3;              // checkpoints kept (the newest)
+  bool trace = true;         // <dir>/trace.h5, one row per step
 };
 
 struct RuntimeConfig {

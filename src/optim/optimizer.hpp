@@ -26,6 +26,8 @@ class AdamW {
   void step(GPT2& model, float lr, float grad_scale);
 
   int steps_taken() const { return t_; }
+  // Resuming from a checkpoint: the bias correction continues from its step count.
+  void restore_steps_taken(int t) { t_ = t; }
   Buffer m() const { return m_; }
   Buffer v() const { return v_; }
 

@@ -26,6 +26,8 @@ class ProcessGrid {
   int dp_size() const { return world_size_ / tp_; }
 
   Communicator& world() const { return *world_comm_; }
+  // The world's MPI communicator, for libraries that take one (parallel HDF5).
+  MPI_Comm world_mpi() const { return world_; }
   Communicator& tp() const { return *tp_comm_; }
   Communicator& dp() const { return *dp_comm_; }
 

@@ -59,7 +59,7 @@ StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip, 
   }
   s.grad_norm = gradient_norm(model, ctx.grid);
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm))
-    throw std::runtime_error("step " + std::to_string(optimizer.steps_taken() + 1) +
+    throw TrainingDiverged("step " + std::to_string(optimizer.steps_taken() + 1) +
                              ": loss or gradient is not finite (loss " + std::to_string(s.loss) +
                              ", gradient norm " + std::to_string(s.grad_norm) + ")");
   const float scale = grad_clip > 0 && s.grad_norm > grad_clip ? static_cast<float>(grad_clip / s.grad_norm) : 1.0f;

@@ -1,4 +1,6 @@
 #pragma once
+#include <stdexcept>
+
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/process_grid.hpp"
@@ -20,6 +22,12 @@ struct StepStats {
   // gradient reduction.
   double compute_seconds = 0, comm_seconds = 0, wait_seconds = 0;
   int64_t grad_bytes = 0;  // gradient payload reduced over the data-parallel group (the subnetwork's only)
+};
+
+// The loss or the gradient stopped being finite. Every rank sees it at the same step (both are reduced over the
+// grid), so it ends the run everywhere without aborting, and the last checkpoint stays as it was.
+struct TrainingDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // One optimizer step on the batch already set in the model: forward and backward, the sum of the (compact)

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <hdf5.h>
+#include <iterator>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,7 +15,9 @@
 #include "gemm.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/checkpoint.hpp"
 #include "io/llmc_model.hpp"
+#include "io/trace_writer.hpp"
 #include "train/progress.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
@@ -34,6 +39,36 @@ bool world_size_is_one_terminal(int world) {
          !std::getenv("SLURM_PROCID");
 }
 
+// The schedule file's text, for the records ("" without one).
+std::string schedule_text(const Config& cfg) {
+  if (cfg.est.schedule.empty()) return "";
+  std::ifstream in(cfg.est.schedule);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TraceMetadata trace_metadata(const Config& cfg, const ProcessGrid& grid, const ModelShape& shape) {
+  TraceMetadata m;
+  m.config_yaml = cfg.yaml_text;
+  m.schedule_yaml = schedule_text(cfg);
+  m.git_revision = EST_GIT_REVISION;
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  m.host = host;
+  m.flops_convention = kFlopsConvention;
+  char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(mpi, &len);
+  const std::string mpi_version(mpi, size_t(len));
+  m.library_versions = std::string("HDF5 ") + H5_VERS_INFO + "; Kokkos " + std::to_string(KOKKOS_VERSION) +
+                       "; GEMM " + gemm::backend_name(gemm::current_backend()) + "; " +
+                       mpi_version.substr(0, mpi_version.find_first_of(",\n"));
+  m.ranks = grid.world_size();
+  m.tp = grid.tp_size();
+  m.dp = grid.dp_size();
+  m.n_layer = shape.n_layer;
+  return m;
+}
+
 }  // namespace
 
 AdamWConfig adamw_config(const Config& cfg) {
@@ -53,7 +88,7 @@ LayerScaling layer_scaling_for(const Config& cfg) {
   return cfg.est.layer_scaling == "inverse" ? LayerScaling::inverse : LayerScaling::none;
 }
 
-Trainer::Trainer(const Config& cfg, MPI_Comm world) : cfg_(cfg) {
+Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) : cfg_(cfg) {
   threads_ = configure_runtime(cfg_.runtime);
   if (cfg_.data.train.empty()) throw InputError(cfg_.path, "data.train", "required: a path or glob of token shards");
   try {
@@ -96,6 +131,91 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world) : cfg_(cfg) {
   lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps};
   inputs_.resize(size_t(max_share) * T);
   targets_.resize(size_t(max_share) * T);
+  if (!resume.empty()) resume_from(resume);
+}
+
+void Trainer::resume_from(const std::string& resume) {
+  const bool lead = grid_->world_rank() == 0;
+  const std::vector<std::string> candidates =
+      resume == "auto" ? list_checkpoints(checkpoint_dir()) : std::vector<std::string>{resume};
+  for (const std::string& path : candidates) {
+    TrainingState s;
+    const auto t0 = Clock::now();
+    try {
+      s = load_checkpoint(path, *model_, *optimizer_, *grid_);
+    } catch (const InputError& e) {
+      if (resume != "auto") throw;
+      if (lead) std::fprintf(stderr, "est: warning: %s; trying the checkpoint before it\n", e.what());
+      continue;
+    }
+    // A different seed would draw other subnetworks and data: the run would not continue, it would be another.
+    if (s.est_seed != cfg_.est_seed())
+      throw InputError(path, "est_seed", "the checkpoint's subnetworks were drawn with seed " + std::to_string(s.est_seed) +
+                                             ", the config asks for " + std::to_string(cfg_.est_seed()));
+    if (s.data_seed != cfg_.train.seed)
+      throw InputError(path, "data_seed", "the checkpoint's data order used train.seed " + std::to_string(s.data_seed) +
+                                              ", the config has " + std::to_string(cfg_.train.seed));
+    if (s.step >= cfg_.train.steps)
+      throw InputError(path, "step", "the checkpoint is at step " + std::to_string(s.step) + ", not before train.steps " +
+                                         std::to_string(cfg_.train.steps));
+    train_data_->seek(s.data);
+    // The balancer's plan only means something on the layout that made it.
+    if (s.tp == grid_->tp_size() && s.dp == grid_->dp_size() && !s.balancer.empty()) balancer_->restore(s.balancer);
+    start_step_ = s.step;
+    prior_flops_ = s.flops_so_far;
+    prior_seconds_ = s.train_seconds;
+    if (lead) {
+      const double mb = double(std::filesystem::file_size(path)) / 1e6, dt = seconds_since(t0);
+      std::printf("est: resuming from %s at step %lld (%.0f MB verified and read in %.2f s, %.0f MB/s)\n",
+                  path.c_str(), static_cast<long long>(s.step), mb, dt, mb / dt);
+    }
+    return;
+  }
+  if (lead) std::printf("est: no checkpoint to resume from in %s; starting from the beginning\n", checkpoint_dir().c_str());
+}
+
+// A resumed run continues its trace; one resumed on another layout (its per-rank columns change) keeps the old
+// trace under another name and starts a new one.
+std::unique_ptr<TraceWriter> Trainer::open_trace(const TraceMetadata& meta) const {
+  const std::string path = cfg_.output.dir + "/trace.h5";
+  if (start_step_ > 0 && std::filesystem::exists(path)) {
+    try {
+      return std::make_unique<TraceWriter>(path, meta, start_step_);
+    } catch (const InputError& e) {
+      const std::string kept = cfg_.output.dir + "/trace_before_step_" + std::to_string(start_step_) + ".h5";
+      std::filesystem::rename(path, kept);
+      std::fprintf(stderr, "est: warning: %s; it is kept as %s and a new trace starts\n", e.what(), kept.c_str());
+    }
+  }
+  return std::make_unique<TraceWriter>(path, meta);
+}
+
+void Trainer::save(int64_t steps_done, size_t next_stage, double flops, double seconds) {
+  TrainingState s;
+  s.step = steps_done;
+  s.stage = int64_t(next_stage);
+  s.est_seed = cfg_.est_seed();
+  s.data_seed = cfg_.train.seed;
+  s.data = train_data_->position();
+  s.balancer = balancer_->state();
+  s.tp = grid_->tp_size();
+  s.dp = grid_->dp_size();
+  s.config_yaml = cfg_.yaml_text;
+  s.schedule_yaml = schedule_text(cfg_);
+  s.flops_so_far = flops;
+  s.train_seconds = seconds;
+  const bool lead = grid_->world_rank() == 0;
+  if (lead) std::filesystem::create_directories(checkpoint_dir());
+  MPI_Barrier(grid_->world_mpi());
+  const std::string path = checkpoint_path(checkpoint_dir(), steps_done);
+  const auto t0 = Clock::now();
+  save_checkpoint(path, *model_, *optimizer_, s, *grid_);
+  if (!lead) return;
+  const double mb = double(std::filesystem::file_size(path)) / 1e6, dt = seconds_since(t0);
+  checkpoint_seconds_ += dt;
+  std::printf("est: checkpoint %s: %.0f MB in %.2f s (%.0f MB/s)\n", path.c_str(), mb, dt, mb / dt);
+  const std::vector<std::string> all = list_checkpoints(checkpoint_dir());
+  for (size_t i = size_t(cfg_.output.keep); i < all.size(); ++i) std::filesystem::remove(all[i]);
 }
 
 int Trainer::share() const { return int(balancer_->batch_shares()[grid_->dp_rank()]); }
@@ -140,6 +260,10 @@ nlohmann::json Trainer::run() {
       std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
                   schedule_.stages.size(), cfg_.est.inactive.c_str());
   }
+  // The trace follows the run; after a resume it continues, dropping rows past the checkpoint.
+  std::unique_ptr<TraceWriter> trace;
+  if (lead && cfg_.output.trace) trace = open_trace(trace_metadata(cfg_, *grid_, shape));
+  const int64_t end_step = t.stop_after > 0 ? std::min<int64_t>(t.steps, start_step_ + t.stop_after) : t.steps;
   // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
   const bool live = world_size_is_one_terminal(grid_->world_size());
   Progress progress(t.steps, t.log_every, lead ? stdout : nullptr, live);
@@ -150,12 +274,12 @@ nlohmann::json Trainer::run() {
   double imbalance_sum = 0, imbalance_max = 0;
   int64_t grad_bytes = 0;
   float loss = NAN, val_loss = NAN;
-  double flops_so_far = 0;
+  double flops_so_far = prior_flops_, train_seconds_so_far = prior_seconds_, trace_seconds = 0;
   nlohmann::json evaluations = nlohmann::json::array();
   grid_->tp().reset_stats();
   grid_->dp().reset_stats();
   const auto t0 = Clock::now();
-  for (int step = 0; step < t.steps; ++step) {
+  for (int64_t step = start_step_; step < end_step; ++step) {
     const auto ts = Clock::now();
     const size_t stage = schedule_.stage_at(step, t.steps);
     // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
@@ -163,12 +287,13 @@ nlohmann::json Trainer::run() {
                               cfg_.est_strata() == grid_->tp_size();
     const Subnetwork sub =
         sampler_->sample(schedule_.stages[stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
+    const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = grid_->dp().stats().bytes;
     const int count = share();
     train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
     model_->set_subnetwork(sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
     model_->set_batch(inputs_.data(), targets_.data(), count);
-    const StepStats st = train_step(*model_, *optimizer_, lr_.at(step), t.grad_clip,
-                                    StepContext{grid_.get(), tokens_per_step, slow});
+    const float lr = lr_.at(int(step));
+    const StepStats st = train_step(*model_, *optimizer_, lr, t.grad_clip, StepContext{grid_.get(), tokens_per_step, slow});
     loss = st.loss;
     losses_.push_back(loss);
     grad_bytes += st.grad_bytes;
@@ -206,6 +331,7 @@ nlohmann::json Trainer::run() {
     r.flops_full += f.full;
     r.step_seconds.push_back(dt);
     flops_so_far += f.executed;
+    train_seconds_so_far += dt;
     std::string tags;
     if (stages.size() > 1) tags += "stage " + std::to_string(stage + 1);
     if (world > 1) {
@@ -215,17 +341,68 @@ nlohmann::json Trainer::run() {
                     st.grad_bytes / 1e6, double(model_->layout().total) * sizeof(float) / 1e6);
       tags += line;
     }
-    progress.step(step + 1, loss, dt, tokens_per_step, tags);
+    progress.step(int(step + 1), loss, dt, tokens_per_step, tags);
     const bool last = step + 1 == t.steps;
+    float step_val = NAN;
     if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) {
-      val_loss = validation_loss();
+      step_val = val_loss = validation_loss();
       evaluations.push_back({{"step", step + 1}, {"val_loss", val_loss}, {"flops", flops_so_far}});
       char line[96];
-      std::snprintf(line, sizeof line, "step %d: val loss %.4f", step + 1, val_loss);
+      std::snprintf(line, sizeof line, "step %lld: val loss %.4f", static_cast<long long>(step + 1), val_loss);
       progress.message(line);
+    }
+    if (trace) {
+      const auto tt = Clock::now();
+      TraceRow row;
+      row.step = step + 1;
+      row.stage = int32_t(stage + 1);
+      const StageSpec& spec = schedule_.stages[stage];
+      row.p_heads = spec.p_heads;
+      row.p_mlp = spec.p_mlp;
+      row.p_layers = spec.p_layers;
+      for (const LayerSelection& l : sub.layers) {
+        row.active_layers.push_back(l.active);
+        row.active_heads.push_back(int32_t(l.active ? l.heads.size() : 0));
+        row.active_neurons.push_back(int32_t(l.active ? l.neurons.size() : 0));
+      }
+      row.flops = f.executed;
+      row.flops_cumulative = flops_so_far;
+      row.flops_full = f.full;
+      row.loss = loss;
+      row.val_loss = step_val;
+      row.lr = lr;
+      row.grad_norm = st.grad_norm;
+      row.tokens = (step + 1) * tokens_per_step;
+      row.wall_seconds = seconds_since(t0);
+      for (int k = 0; k < world; ++k) {
+        row.compute_seconds.push_back(all[4 * k]);
+        row.comm_seconds.push_back(all[4 * k + 1]);
+        row.wait_seconds.push_back(all[4 * k + 2]);
+      }
+      row.dp_bytes = double(grid_->dp().stats().bytes - dp_bytes0);
+      row.tp_bytes = double(grid_->tp().stats().bytes - tp_bytes0);
+      trace->append(row);
+      trace_seconds += seconds_since(tt);
+    }
+    const bool stopping = step + 1 == end_step && end_step < t.steps;
+    if (stopping || (cfg_.output.checkpoint_every > 0 && ((step + 1) % cfg_.output.checkpoint_every == 0 || last))) {
+      if (trace) {
+        const auto tt = Clock::now();
+        trace->flush();  // the trace holds every step the checkpoint does
+        trace_seconds += seconds_since(tt);
+      }
+      save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), flops_so_far,
+           train_seconds_so_far);
     }
   }
   progress.finish();
+  trace.reset();
+  if (end_step < t.steps) {
+    if (lead)
+      std::printf("est: stopped after step %lld of %d (train.stop_after); continue with --resume auto\n",
+                  static_cast<long long>(end_step), t.steps);
+    return nlohmann::json();
+  }
   const double wall = seconds_since(t0);
   const CommStats tp_comm = grid_->tp().stats(), dp_comm = grid_->dp().stats();
   if (cfg_.output.save_model) {
@@ -233,7 +410,10 @@ nlohmann::json Trainer::run() {
     if (lead) save_llmc_model(cfg_.output.dir + "/model.bin", model_->shape(), params);
   }
 
-  double train_seconds = 0, flops = 0, flops_full = 0;
+  // This invocation's steps, by stage; a resumed run's totals include the steps before it.
+  const double n_run = double(end_step - start_step_);
+  const double flops_full = step_flops(shape, T, tokens_per_step, Subnetwork::full(shape)).full * t.steps;
+  double train_seconds = prior_seconds_, flops = prior_flops_;
   std::vector<double> full_steps;
   nlohmann::json stage_list = nlohmann::json::array();
   for (size_t i = 0; i < stages.size(); ++i) {
@@ -241,7 +421,6 @@ nlohmann::json Trainer::run() {
     const StageSpec& spec = schedule_.stages[i];
     train_seconds += r.seconds;
     flops += r.flops;
-    flops_full += r.flops_full;
     if (spec.is_full()) full_steps.insert(full_steps.end(), r.step_seconds.begin(), r.step_seconds.end());
     stage_list.push_back({{"stage", i + 1}, {"p_heads", spec.p_heads}, {"p_mlp", spec.p_mlp},
                           {"p_layers", spec.p_layers}, {"steps", r.steps}, {"seconds", r.seconds},
@@ -251,9 +430,9 @@ nlohmann::json Trainer::run() {
   nlohmann::json per_rank = nlohmann::json::array();
   for (int r = 0; r < world; ++r)
     per_rank.push_back({{"rank", r},
-                        {"compute_seconds_per_step", rank_totals[3 * r] / t.steps},
-                        {"comm_seconds_per_step", rank_totals[3 * r + 1] / t.steps},
-                        {"wait_seconds_per_step", rank_totals[3 * r + 2] / t.steps}});
+                        {"compute_seconds_per_step", rank_totals[3 * r] / n_run},
+                        {"comm_seconds_per_step", rank_totals[3 * r + 1] / n_run},
+                        {"wait_seconds_per_step", rank_totals[3 * r + 2] / n_run}});
   nlohmann::json s;
   s["final_train_loss"] = loss;
   s["final_val_loss"] = std::isfinite(val_loss) ? nlohmann::json(val_loss) : nlohmann::json(nullptr);
@@ -273,16 +452,18 @@ nlohmann::json Trainer::run() {
   s["stages"] = stage_list;
   s["evaluations"] = evaluations;
   s["grid"] = {{"ranks", world}, {"tp", grid_->tp_size()}, {"dp", grid_->dp_size()}};
-  s["imbalance"] = {{"mean", imbalance_sum / t.steps},
+  s["imbalance"] = {{"mean", imbalance_sum / n_run},
                     {"max", imbalance_max},
                     {"replans", balancer_->replans()},
                     {"batch_shares", balancer_->batch_shares()}};
   s["per_rank"] = per_rank;
   // Rank 0's traffic; every rank of a group moves the same payload.
-  s["communication"] = {{"dp_gradient_bytes_per_step", double(grad_bytes) / t.steps},
+  s["communication"] = {{"dp_gradient_bytes_per_step", double(grad_bytes) / n_run},
                         {"dp_gradient_bytes_full_model", double(model_->layout().total) * sizeof(float)},
-                        {"dp_bytes_per_step", double(dp_comm.bytes) / t.steps},
-                        {"tp_bytes_per_step", double(tp_comm.bytes) / t.steps}};
+                        {"dp_bytes_per_step", double(dp_comm.bytes) / n_run},
+                        {"tp_bytes_per_step", double(tp_comm.bytes) / n_run}};
+  s["trace_seconds_per_step"] = trace_seconds / n_run;  // rank 0's time appending and flushing trace rows
+  s["checkpoint_seconds"] = checkpoint_seconds_;
   s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
   s["inactive"] = cfg_.est.inactive;
   s["parameters"] = ParameterLayout(shape).total;

@@ -12,6 +12,7 @@
 #include "data/dataloader.hpp"
 #include "est/sampler.hpp"
 #include "est/schedule.hpp"
+#include "io/trace_writer.hpp"
 #include "model/gpt2.hpp"
 #include "optim/lr_schedule.hpp"
 #include "optim/optimizer.hpp"
@@ -22,11 +23,15 @@ namespace est {
 
 class Trainer {
  public:
-  // Checks every input (data shards, model file, EST schedule) and builds the model; writes nothing.
-  // `world` is the group of ranks to train on.
-  explicit Trainer(const Config& cfg, MPI_Comm world = MPI_COMM_WORLD);
-  // Trains, writes the output directory and returns the summary.
+  // Checks every input (data shards, model file, EST schedule, the checkpoint to resume from) and builds the
+  // model; writes nothing. `world` is the group of ranks to train on. `resume`: "" (start afresh), "auto" (the
+  // newest checkpoint in <output.dir>/checkpoints whose checksums verify, falling back to older ones with a
+  // warning; none: start afresh) or a checkpoint file.
+  explicit Trainer(const Config& cfg, MPI_Comm world = MPI_COMM_WORLD, const std::string& resume = "");
+  // Trains (until train.steps, or train.stop_after steps of this invocation), writes the output directory and
+  // returns the summary (empty when stopping early).
   nlohmann::json run();
+  int64_t start_step() const { return start_step_; }
   const std::string& output_dir() const { return cfg_.output.dir; }
   // Per step of the last run: the global-batch loss and the max/mean compute over ranks.
   const std::vector<float>& losses() const { return losses_; }
@@ -36,6 +41,10 @@ class Trainer {
 
  private:
   float validation_loss();
+  void resume_from(const std::string& resume);
+  std::string checkpoint_dir() const { return cfg_.output.dir + "/checkpoints"; }
+  void save(int64_t steps_done, size_t next_stage, double flops, double seconds);
+  std::unique_ptr<TraceWriter> open_trace(const TraceMetadata& meta) const;
   // Global-batch sequences this data-parallel rank takes, and where they start.
   int share() const;
   int first_sequence() const;
@@ -52,6 +61,9 @@ class Trainer {
   std::unique_ptr<SubnetworkSampler> sampler_;
   std::vector<int> inputs_, targets_;
   std::vector<float> losses_;
+  int64_t start_step_ = 0;
+  double prior_flops_ = 0, prior_seconds_ = 0;  // of the steps before a resume
+  double checkpoint_seconds_ = 0;
   std::vector<double> imbalances_;
 };
 

@@ -1,0 +1,496 @@
+#include "io/checkpoint.hpp"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "input_error.hpp"
+#include "io/hdf5_handle.hpp"
+#include "io/hdf5_util.hpp"
+
+namespace est {
+
+namespace {
+
+// The three tensors kept per parameter, as groups of the file.
+constexpr std::array<const char*, 3> kGroups = {"params", "adamw_m", "adamw_v"};
+
+// ---- checksums: a sum over rows of a hash of (row index, row bytes), so every layout can compute its part.
+
+uint64_t splitmix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t hash_row(const float* data, int64_t n) {
+  uint64_t h = 0x51ED270B27E9A11Full ^ uint64_t(n);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  const int64_t size = n * int64_t(sizeof(float));
+  int64_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes + i, 8);
+    h = (h ^ splitmix(w)) * 0x9FB21C651E98DF25ull;
+  }
+  if (i < size) {
+    uint64_t w = 0;
+    std::memcpy(&w, bytes + i, size_t(size - i));
+    h = (h ^ splitmix(w)) * 0x9FB21C651E98DF25ull;
+  }
+  return splitmix(h);
+}
+
+uint64_t row_term(int64_t row, const float* data, int64_t cols) {
+  return splitmix(uint64_t(row) ^ splitmix(hash_row(data, cols)));
+}
+
+// ---- geometry: a tensor as (layers x rows x cols), split by rows across the tensor-parallel ranks.
+
+struct Geometry {
+  int64_t layers = 1, rows = 0, cols = 1;  // of the unsplit tensor
+  std::vector<hsize_t> dims;              // its dataset's shape
+};
+
+Geometry geometry(const ParameterLayout& whole, int id) {
+  const ParamSpec& spec = whole[id];
+  Geometry g;
+  g.layers = whole.per_layer(id) ? spec.shape[0] : 1;
+  g.rows = whole.rows(id);
+  g.cols = spec.size / g.layers / g.rows;
+  for (int64_t d : spec.shape) g.dims.push_back(hsize_t(d));
+  return g;
+}
+
+// File selection of the given rows in every layer (none when `rows` is empty): runs of consecutive rows become
+// one hyperslab block each.
+H5Handle select_rows(hid_t dataset, const Geometry& g, const std::vector<int64_t>& rows) {
+  H5Handle space(h5_check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
+  if (rows.empty()) {
+    H5Sselect_none(space.get());
+    return space;
+  }
+  bool first = true;
+  for (int64_t l = 0; l < g.layers; ++l) {
+    for (size_t i = 0; i < rows.size();) {
+      size_t j = i + 1;
+      while (j < rows.size() && rows[j] == rows[j - 1] + 1) ++j;
+      std::vector<hsize_t> start(g.dims.size(), 0), count = g.dims;
+      const size_t row_dim = g.layers > 1 ? 1 : 0;
+      if (g.layers > 1) {
+        start[0] = hsize_t(l);
+        count[0] = 1;
+      }
+      start[row_dim] = hsize_t(rows[i]);
+      count[row_dim] = hsize_t(j - i);
+      h5_check(H5Sselect_hyperslab(space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(), nullptr,
+                                   count.data(), nullptr),
+               "H5Sselect_hyperslab");
+      first = false;
+      i = j;
+    }
+  }
+  return space;
+}
+
+H5Handle memory_space(int64_t n) {
+  const hsize_t dims = hsize_t(std::max<int64_t>(n, 1));
+  H5Handle space(h5_check(H5Screate_simple(1, &dims, nullptr), "H5Screate_simple"), H5Sclose);
+  if (n == 0) H5Sselect_none(space.get());
+  return space;
+}
+
+// The unsplit rows this rank holds of tensor `id`.
+std::vector<int64_t> my_rows(const ParameterLayout& layout, int id) {
+  std::vector<int64_t> r(layout.rows(id));
+  for (int64_t i = 0; i < int64_t(r.size()); ++i) r[i] = layout.global_row(id, i);
+  return r;
+}
+
+// ---- attributes
+
+H5Handle open_file(const std::string& path, MPI_Comm comm, unsigned flags) {
+  H5Handle fapl(h5_check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  if (comm != MPI_COMM_NULL) H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
+  // A missing, truncated or foreign file is bad input, reported by us; HDF5's own error stack would only add noise.
+  H5Handle f = std::filesystem::is_regular_file(path) ? h5::try_open_file(path, flags, fapl.get()) : H5Handle();
+  if (!f.valid()) throw InputError(path, "file", "cannot open as an HDF5 file (missing, truncated or not HDF5)");
+  return f;
+}
+
+void write_attr(hid_t obj, const char* name, hid_t type, const void* value, hsize_t n = 1) {
+  H5Handle space(h5_check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple"), H5Sclose);
+  H5Handle attr(h5_check(H5Acreate2(obj, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT), name), H5Aclose);
+  h5_check(H5Awrite(attr.get(), type, value), name);
+}
+
+void write_string(hid_t obj, const char* name, const std::string& value) {
+  H5Handle type(h5_check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+  H5Tset_size(type.get(), std::max<size_t>(value.size(), 1));
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  H5Handle space(h5_check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose);
+  H5Handle attr(h5_check(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), name), H5Aclose);
+  h5_check(H5Awrite(attr.get(), type.get(), value.empty() ? "" : value.data()), name);
+}
+
+H5Handle open_attr(const std::string& path, hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) throw InputError(path, name, "attribute missing: not an est checkpoint, or damaged");
+  return H5Handle(h5_check(H5Aopen(obj, name, H5P_DEFAULT), name), H5Aclose);
+}
+
+template <class T>
+T read_attr(const std::string& path, hid_t obj, const char* name, hid_t type) {
+  H5Handle attr = open_attr(path, obj, name);
+  T value{};
+  if (H5Aread(attr.get(), type, &value) < 0) throw InputError(path, name, "unreadable attribute");
+  return value;
+}
+
+std::vector<double> read_doubles(const std::string& path, hid_t obj, const char* name) {
+  H5Handle attr = open_attr(path, obj, name);
+  H5Handle space(h5_check(H5Aget_space(attr.get()), name), H5Sclose);
+  std::vector<double> v(size_t(H5Sget_simple_extent_npoints(space.get())));
+  if (!v.empty() && H5Aread(attr.get(), H5T_NATIVE_DOUBLE, v.data()) < 0)
+    throw InputError(path, name, "unreadable attribute");
+  return v;
+}
+
+std::string read_string(const std::string& path, hid_t obj, const char* name) {
+  H5Handle attr = open_attr(path, obj, name);
+  H5Handle type(h5_check(H5Aget_type(attr.get()), name), H5Tclose);
+  std::string s(H5Tget_size(type.get()), '\0');
+  if (H5Aread(attr.get(), type.get(), s.data()) < 0) throw InputError(path, name, "unreadable attribute");
+  return s.substr(0, s.find('\0'));
+}
+
+// The model shape fields stored with a checkpoint, named as in the config.
+struct ShapeField {
+  const char* name;
+  int ModelShape::*member;
+};
+constexpr ShapeField kShapeFields[] = {
+    {"n_layer", &ModelShape::n_layer},         {"n_head", &ModelShape::n_head},
+    {"n_embd", &ModelShape::n_embd},           {"vocab_size", &ModelShape::vocab_size},
+    {"padded_vocab_size", &ModelShape::padded_vocab_size}, {"max_seq_len", &ModelShape::max_seq_len},
+};
+
+std::string dataset_name(int group, int id) {
+  return std::string("/") + kGroups[group] + "/" + ParameterLayout(ModelShape{})[id].name;
+}
+
+// This rank's copies of the three tensors per parameter, on the host.
+std::array<std::vector<float>, 3> host_tensors(const GPT2& model, const AdamW& optimizer) {
+  std::array<Buffer, 3> device = {model.params(), optimizer.m(), optimizer.v()};
+  std::array<std::vector<float>, 3> host;
+  for (int g = 0; g < 3; ++g) {
+    host[g].resize(device[g].extent(0));
+    Kokkos::deep_copy(Kokkos::View<float*, Kokkos::HostSpace, Unmanaged>(host[g].data(), host[g].size()), device[g]);
+  }
+  return host;
+}
+
+// Sum of row terms over the rows this rank holds (layer by layer), for a tensor stored locally as
+// (layers x local rows x cols).
+uint64_t partial_checksum(const float* local, const Geometry& g, const std::vector<int64_t>& rows) {
+  uint64_t sum = 0;
+  for (int64_t l = 0; l < g.layers; ++l)
+    for (size_t i = 0; i < rows.size(); ++i)
+      sum += row_term(l * g.rows + rows[i], local + (l * int64_t(rows.size()) + int64_t(i)) * g.cols, g.cols);
+  return sum;
+}
+
+void sync_and_rename(const std::string& tmp, const std::string& path) {
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("cannot sync " + tmp);
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void check_shape(const std::string& path, hid_t file, const ModelShape& shape) {
+  for (const ShapeField& f : kShapeFields) {
+    const int64_t stored = read_attr<int64_t>(path, file, f.name, H5T_NATIVE_INT64);
+    if (stored != shape.*f.member)
+      throw InputError(path, f.name,
+                       "the checkpoint has " + std::to_string(stored) + ", the model " + std::to_string(shape.*f.member));
+  }
+}
+
+void check_kind(const std::string& path, hid_t file) {
+  if (read_string(path, file, "est_kind") != "checkpoint") throw InputError(path, "est_kind", "not an est checkpoint");
+  const int64_t format = read_attr<int64_t>(path, file, "format_version", H5T_NATIVE_INT64);
+  if (format != kCheckpointFormat)
+    throw InputError(path, "format_version",
+                     "format " + std::to_string(format) + "; this est reads format " + std::to_string(kCheckpointFormat));
+}
+
+H5Handle open_dataset(const std::string& path, hid_t file, const std::string& name) {
+  h5::QuietErrors quiet;
+  const hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+  if (d < 0) throw InputError(path, name, "dataset missing");
+  return H5Handle(d, H5Dclose);
+}
+
+// Reads the selected rows of a dataset (collectively when `dxpl` says so) into `out`.
+void read_rows(const std::string& path, hid_t file, const std::string& name, const Geometry& g,
+               const std::vector<int64_t>& rows, hid_t dxpl, float* out) {
+  H5Handle dataset = open_dataset(path, file, name);
+  H5Handle file_space = select_rows(dataset.get(), g, rows);
+  H5Handle mem = memory_space(g.layers * int64_t(rows.size()) * g.cols);
+  h5::QuietErrors quiet;
+  if (H5Dread(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl, out) < 0)
+    throw InputError(path, name, "unreadable (truncated or damaged)");
+}
+
+uint64_t stored_checksum(const std::string& path, hid_t file, const std::string& name) {
+  H5Handle dataset = open_dataset(path, file, name);
+  return read_attr<uint64_t>(path, dataset.get(), "checksum", H5T_NATIVE_UINT64);
+}
+
+H5Handle collective_transfer() {
+  H5Handle dxpl(h5_check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate"), H5Pclose);
+  H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);
+  return dxpl;
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "ckpt_%08lld.h5", static_cast<long long>(step));
+  return dir + "/" + name;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  glob_t g{};
+  std::vector<std::string> paths;
+  if (::glob((dir + "/ckpt_*.h5").c_str(), 0, nullptr, &g) == 0) paths.assign(g.gl_pathv, g.gl_pathv + g.gl_pathc);
+  ::globfree(&g);
+  std::sort(paths.rbegin(), paths.rend());  // zero-padded steps: newest first
+  return paths;
+}
+
+void save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+                     const ProcessGrid& grid) {
+  const ModelShape& shape = model.shape();
+  const ParameterLayout whole(shape);
+  const ParameterLayout& mine = model.layout();
+  const auto host = host_tensors(model, optimizer);
+
+  // One data-parallel replica writes; in it, replicated tensors come from its first tensor-parallel rank.
+  auto writes = [&](int id) { return grid.dp_rank() == 0 && (mine[id].sharded || grid.tp_rank() == 0); };
+  std::vector<uint64_t> checksums(3 * kNumParams, 0);
+  for (int g = 0; g < 3; ++g)
+    for (int id = 0; id < kNumParams; ++id)
+      if (writes(id))
+        checksums[g * kNumParams + id] =
+            partial_checksum(host[g].data() + mine[id].offset, geometry(whole, id), my_rows(mine, id));
+  MPI_Allreduce(MPI_IN_PLACE, checksums.data(), int(checksums.size()), MPI_UINT64_T, MPI_SUM, grid.world_mpi());
+
+  const std::string tmp = path + ".tmp";
+  {
+    H5Handle fapl(h5_check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+    H5Pset_fapl_mpio(fapl.get(), grid.world_mpi(), MPI_INFO_NULL);
+    H5Handle file(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "create " + tmp),
+                  H5Fclose);
+    const hid_t f = file.get();
+    write_string(f, "est_kind", "checkpoint");
+    const int64_t ints[] = {kCheckpointFormat, state.step, state.stage, state.data.epoch, state.data.shard,
+                            state.data.window, state.tp, state.dp, optimizer.steps_taken()};
+    const char* int_names[] = {"format_version", "step", "stage", "data_epoch", "data_shard",
+                               "data_window", "tp", "dp", "adamw_t"};
+    for (size_t i = 0; i < std::size(ints); ++i) write_attr(f, int_names[i], H5T_NATIVE_INT64, &ints[i]);
+    for (const ShapeField& sf : kShapeFields) {
+      const int64_t v = shape.*sf.member;
+      write_attr(f, sf.name, H5T_NATIVE_INT64, &v);
+    }
+    write_attr(f, "est_seed", H5T_NATIVE_UINT64, &state.est_seed);
+    write_attr(f, "data_seed", H5T_NATIVE_UINT64, &state.data_seed);
+    write_attr(f, "flops_so_far", H5T_NATIVE_DOUBLE, &state.flops_so_far);
+    write_attr(f, "train_seconds", H5T_NATIVE_DOUBLE, &state.train_seconds);
+    const double none = 0;
+    write_attr(f, "balancer_state", H5T_NATIVE_DOUBLE, state.balancer.empty() ? &none : state.balancer.data(),
+               std::max<hsize_t>(state.balancer.size(), 1));
+    const int64_t has_balancer = !state.balancer.empty();
+    write_attr(f, "has_balancer_state", H5T_NATIVE_INT64, &has_balancer);
+    write_string(f, "config", state.config_yaml);
+    write_string(f, "schedule", state.schedule_yaml);
+    write_string(f, "orientation",
+                 "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
+
+    H5Handle dxpl = collective_transfer();
+    for (int g = 0; g < 3; ++g) {
+      H5Handle group(h5_check(H5Gcreate2(f, kGroups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kGroups[g]),
+                     H5Gclose);
+      for (int id = 0; id < kNumParams; ++id) {
+        const Geometry geo = geometry(whole, id);
+        H5Handle space(h5_check(H5Screate_simple(int(geo.dims.size()), geo.dims.data(), nullptr), "space"),
+                       H5Sclose);
+        H5Handle dataset(h5_check(H5Dcreate2(group.get(), whole[id].name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
+                                             H5P_DEFAULT, H5P_DEFAULT),
+                                  whole[id].name),
+                         H5Dclose);
+        write_attr(dataset.get(), "checksum", H5T_NATIVE_UINT64, &checksums[g * kNumParams + id]);
+        const int64_t geo_attrs[] = {geo.layers, geo.rows, geo.cols};
+        write_attr(dataset.get(), "layers_rows_cols", H5T_NATIVE_INT64, geo_attrs, 3);
+        const std::vector<int64_t> rows = writes(id) ? my_rows(mine, id) : std::vector<int64_t>{};
+        H5Handle file_space = select_rows(dataset.get(), geo, rows);
+        H5Handle mem = memory_space(geo.layers * int64_t(rows.size()) * geo.cols);
+        h5_check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl.get(),
+                          host[g].data() + mine[id].offset),
+                 "write " + dataset_name(g, id));
+      }
+    }
+  }
+  MPI_Barrier(grid.world_mpi());
+  if (grid.world_rank() == 0) sync_and_rename(tmp, path);
+  MPI_Barrier(grid.world_mpi());
+}
+
+TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optimizer, const ProcessGrid& grid) {
+  const ModelShape& shape = model.shape();
+  const ParameterLayout whole(shape);
+  const ParameterLayout& mine = model.layout();
+  H5Handle file = open_file(path, grid.world_mpi(), H5F_ACC_RDONLY);
+  const hid_t f = file.get();
+  check_kind(path, f);
+  check_shape(path, f, shape);
+  H5Handle dxpl = collective_transfer();
+
+  // Every checksum first, each rank reading whole layers in turn, before anything is loaded.
+  const int world = grid.world_size(), rank = grid.world_rank();
+  std::vector<uint64_t> sums(3 * kNumParams, 0);
+  for (int g = 0; g < 3; ++g)
+    for (int id = 0; id < kNumParams; ++id) {
+      const Geometry geo = geometry(whole, id);
+      // Per-layer tensors: layers l with l % world == rank; others: all of it on one rank.
+      std::vector<int64_t> layers;
+      for (int64_t l = 0; l < geo.layers; ++l)
+        if ((geo.layers > 1 ? l : id) % world == rank) layers.push_back(l);
+      std::vector<float> data(layers.size() * size_t(geo.rows * geo.cols));
+      // One collective read per dataset: all rows of the chosen layers.
+      H5Handle dataset = open_dataset(path, f, dataset_name(g, id));
+      H5Handle space(h5_check(H5Dget_space(dataset.get()), "space"), H5Sclose);
+      H5Sselect_none(space.get());
+      for (int64_t l : layers) {
+        std::vector<hsize_t> start(geo.dims.size(), 0), count = geo.dims;
+        if (geo.layers > 1) {
+          start[0] = hsize_t(l);
+          count[0] = 1;
+        }
+        H5Sselect_hyperslab(space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr);
+      }
+      H5Handle mem = memory_space(int64_t(data.size()));
+      h5::QuietErrors quiet;
+      if (H5Dread(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), dxpl.get(), data.data()) < 0)
+        throw InputError(path, dataset_name(g, id), "unreadable (truncated or damaged)");
+      for (size_t k = 0; k < layers.size(); ++k)
+        for (int64_t r = 0; r < geo.rows; ++r)
+          sums[g * kNumParams + id] +=
+              row_term(layers[k] * geo.rows + r, data.data() + (int64_t(k) * geo.rows + r) * geo.cols, geo.cols);
+    }
+  MPI_Allreduce(MPI_IN_PLACE, sums.data(), int(sums.size()), MPI_UINT64_T, MPI_SUM, grid.world_mpi());
+  for (int g = 0; g < 3; ++g)
+    for (int id = 0; id < kNumParams; ++id)
+      if (sums[g * kNumParams + id] != stored_checksum(path, f, dataset_name(g, id)))
+        throw InputError(path, dataset_name(g, id), "checksum mismatch: the file is corrupted");
+
+  // This rank's share of every tensor.
+  std::array<std::vector<float>, 3> host;
+  for (int g = 0; g < 3; ++g) {
+    host[g].resize(size_t(mine.total));
+    for (int id = 0; id < kNumParams; ++id)
+      read_rows(path, f, dataset_name(g, id), geometry(whole, id), my_rows(mine, id), dxpl.get(),
+                host[g].data() + mine[id].offset);
+  }
+  std::array<Buffer, 3> device = {model.params(), optimizer.m(), optimizer.v()};
+  for (int g = 0; g < 3; ++g)
+    Kokkos::deep_copy(device[g], Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged>(host[g].data(), host[g].size()));
+
+  TrainingState s;
+  s.step = read_attr<int64_t>(path, f, "step", H5T_NATIVE_INT64);
+  s.stage = read_attr<int64_t>(path, f, "stage", H5T_NATIVE_INT64);
+  s.data = {read_attr<int64_t>(path, f, "data_epoch", H5T_NATIVE_INT64),
+            read_attr<int64_t>(path, f, "data_shard", H5T_NATIVE_INT64),
+            read_attr<int64_t>(path, f, "data_window", H5T_NATIVE_INT64)};
+  s.tp = int(read_attr<int64_t>(path, f, "tp", H5T_NATIVE_INT64));
+  s.dp = int(read_attr<int64_t>(path, f, "dp", H5T_NATIVE_INT64));
+  s.est_seed = read_attr<uint64_t>(path, f, "est_seed", H5T_NATIVE_UINT64);
+  s.data_seed = read_attr<uint64_t>(path, f, "data_seed", H5T_NATIVE_UINT64);
+  s.flops_so_far = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
+  s.train_seconds = read_attr<double>(path, f, "train_seconds", H5T_NATIVE_DOUBLE);
+  if (read_attr<int64_t>(path, f, "has_balancer_state", H5T_NATIVE_INT64))
+    s.balancer = read_doubles(path, f, "balancer_state");
+  s.config_yaml = read_string(path, f, "config");
+  s.schedule_yaml = read_string(path, f, "schedule");
+  optimizer.restore_steps_taken(int(read_attr<int64_t>(path, f, "adamw_t", H5T_NATIVE_INT64)));
+  return s;
+}
+
+nlohmann::json describe_checkpoint(const std::string& path) {
+  H5Handle file = open_file(path, MPI_COMM_NULL, H5F_ACC_RDONLY);
+  const hid_t f = file.get();
+  check_kind(path, f);
+  nlohmann::json j;
+  j["kind"] = "checkpoint";
+  j["path"] = path;
+  for (const char* name : {"format_version", "step", "stage", "tp", "dp", "adamw_t", "data_epoch", "data_shard",
+                           "data_window"})
+    j[name] = read_attr<int64_t>(path, f, name, H5T_NATIVE_INT64);
+  for (const ShapeField& sf : kShapeFields) j["shape"][sf.name] = read_attr<int64_t>(path, f, sf.name, H5T_NATIVE_INT64);
+  j["est_seed"] = read_attr<uint64_t>(path, f, "est_seed", H5T_NATIVE_UINT64);
+  j["flops_so_far"] = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
+  j["orientation"] = read_string(path, f, "orientation");
+  const ParameterLayout names{ModelShape{}};
+  nlohmann::json datasets = nlohmann::json::array();
+  for (int g = 0; g < 3; ++g)
+    for (int id = 0; id < kNumParams; ++id) {
+      H5Handle d = open_dataset(path, f, dataset_name(g, id));
+      H5Handle space(h5_check(H5Dget_space(d.get()), "space"), H5Sclose);
+      std::vector<hsize_t> dims(size_t(H5Sget_simple_extent_ndims(space.get())));
+      H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+      datasets.push_back({{"name", dataset_name(g, id)}, {"shape", dims}});
+    }
+  j["datasets"] = datasets;
+  return j;
+}
+
+std::vector<std::string> verify_checkpoint(const std::string& path) {
+  H5Handle file = open_file(path, MPI_COMM_NULL, H5F_ACC_RDONLY);
+  const hid_t f = file.get();
+  check_kind(path, f);
+  std::vector<std::string> bad;
+  for (int g = 0; g < 3; ++g)
+    for (int id = 0; id < kNumParams; ++id) {
+      const std::string name = dataset_name(g, id);
+      H5Handle d = open_dataset(path, f, name);
+      H5Handle attr = open_attr(path, d.get(), "layers_rows_cols");
+      int64_t geo[3];
+      H5Aread(attr.get(), H5T_NATIVE_INT64, geo);
+      std::vector<float> data(size_t(geo[0] * geo[1] * geo[2]));
+      herr_t rc;
+      {
+        h5::QuietErrors quiet;
+        rc = H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data());
+      }
+      uint64_t sum = 0;
+      for (int64_t r = 0; r < geo[0] * geo[1]; ++r) sum += row_term(r, data.data() + r * geo[2], geo[2]);
+      if (rc < 0 || sum != read_attr<uint64_t>(path, d.get(), "checksum", H5T_NATIVE_UINT64)) bad.push_back(name);
+    }
+  return bad;
+}
+
+}  // namespace est

@@ -1,0 +1,46 @@
+#pragma once
+// Serial HDF5 helpers beside io/hdf5_handle.hpp, shared by the trace writer and est inspect: quiet probes, scalar
+// attributes. `where` (the file, and the object) starts every failure's message.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "io/hdf5_handle.hpp"
+
+namespace est::h5 {
+
+// Silences HDF5's error-stack printing for calls whose failure is expected and handled (probing a file that may
+// not be HDF5, or may be open for SWMR writing). Printing stays on elsewhere: an unexpected failure's stack is its
+// best diagnostic, and the setting is process-wide, shared with the checkpoint code.
+class QuietErrors {
+ public:
+  QuietErrors() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~QuietErrors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+  QuietErrors(const QuietErrors&) = delete;
+  QuietErrors& operator=(const QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// H5Fopen where failing is an answer, not an error: an invalid handle then, and nothing printed.
+H5Handle try_open_file(const std::string& path, unsigned flags, hid_t fapl);
+// Whether `path` is an HDF5 file (false for a missing or unreadable one), printing nothing.
+bool is_hdf5(const std::string& path);
+
+// Scalar attributes: strings as variable-length UTF-8, integers as `type` (e.g. H5T_NATIVE_INT32).
+void write_attribute(hid_t obj, const char* name, const std::string& value, const std::string& where);
+void write_attribute(hid_t obj, const char* name, int64_t value, hid_t type, const std::string& where);
+
+// Absent → nullopt; present but of another type class → InputError(file, name, ...).
+std::optional<std::string> read_string_attribute(hid_t obj, const char* name, const std::string& file);
+std::optional<int64_t> read_int_attribute(hid_t obj, const char* name, const std::string& file);
+
+// Rows (first dimension) of a dataset; a scalar holds one.
+hsize_t rows(hid_t dataset, const std::string& where);
+
+}  // namespace est::h5
