@@ -66,7 +66,7 @@ TEST(Checkpoint, EveryTensorAndTheStateRoundTripExactly) {
   ProcessGrid grid(MPI_COMM_SELF, 1);
   Trained a;
   const std::string path = checkpoint_path(dir.path, 3);
-  save_checkpoint(path, a.model, a.optimizer, some_state(), grid);
+  EXPECT_TRUE(save_checkpoint(path, a.model, a.optimizer, some_state(), grid)) << "collective I/O throughout";
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   EXPECT_TRUE(verify_checkpoint(path).empty());
 

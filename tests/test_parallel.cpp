@@ -148,6 +148,28 @@ TEST(Checkpoints, ResumeIsExactOnEveryLayoutMidStageAndAcrossABoundary) {
   }
 }
 
+TEST(Checkpoints, EveryLayoutWritesWithCollectiveIo) {
+  SharedData data;
+  for (int tp : layouts()) {
+    ProcessGrid grid(MPI_COMM_WORLD, tp);
+    ModelShape s;
+    s.max_seq_len = 8;
+    s.vocab_size = s.padded_vocab_size = 128;
+    s.n_layer = 2;
+    s.n_head = 4;
+    s.n_embd = 16;
+    GPT2 model(s, 2, 4, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
+    model.init_random(1);
+    AdamW optimizer(model.layout(), {});
+    const std::string path = checkpoint_path(data.dir(), tp);
+    EXPECT_TRUE(save_checkpoint(path, model, optimizer, TrainingState{}, grid)) << "tp " << tp;
+    GPT2 back(s, 2, 4, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
+    AdamW back_opt(back.layout(), {});
+    load_checkpoint(path, back, back_opt, grid);
+    EXPECT_EQ(back.gather_params(), model.gather_params()) << "tp " << tp;
+  }
+}
+
 TEST(Checkpoints, AnotherTensorParallelLayoutResumesWithTheSameNextLoss) {
   if (world_size() != 2) GTEST_SKIP() << "a TP=2 layout against one rank";
   SharedData data;

@@ -283,8 +283,9 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   return paths;
 }
 
-void save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
                      const ProcessGrid& grid) {
+  bool collective = true;
   const ModelShape& shape = model.shape();
   const ParameterLayout whole(shape);
   const ParameterLayout& mine = model.layout();
@@ -352,12 +353,16 @@ void save_checkpoint(const std::string& path, const GPT2& model, const AdamW& op
         h5_check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl.get(),
                           host[g].data() + mine[id].offset),
                  "write " + dataset_name(g, id));
+        uint32_t local_cause = 0, global_cause = 0;
+        H5Pget_mpio_no_collective_cause(dxpl.get(), &local_cause, &global_cause);
+        collective = collective && global_cause == H5D_MPIO_COLLECTIVE;
       }
     }
   }
   MPI_Barrier(grid.world_mpi());
   if (grid.world_rank() == 0) sync_and_rename(tmp, path);
   MPI_Barrier(grid.world_mpi());
+  return collective;
 }
 
 TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optimizer, const ProcessGrid& grid) {

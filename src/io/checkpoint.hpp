@@ -32,8 +32,10 @@ struct TrainingState {
   double flops_so_far = 0, train_seconds = 0;
 };
 
-// Collective over the grid's world: writes `path` (through path.tmp, fsync, rename).
-void save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+// Collective over the grid's world: writes `path` (through path.tmp, fsync, rename). Returns whether every dataset
+// was written with collective MPI-IO: HDF5 quietly falls back to independent I/O (e.g. on a type conversion), and
+// the answer is asked of it after each write.
+bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
                      const ProcessGrid& grid);
 
 // Collective: verifies every checksum, then reads this rank's share of the parameters and moments into `model`

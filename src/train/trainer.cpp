@@ -209,8 +209,9 @@ void Trainer::save(int64_t steps_done, size_t next_stage, double flops, double s
   MPI_Barrier(grid_->world_mpi());
   const std::string path = checkpoint_path(checkpoint_dir(), steps_done);
   const auto t0 = Clock::now();
-  save_checkpoint(path, *model_, *optimizer_, s, *grid_);
+  const bool collective = save_checkpoint(path, *model_, *optimizer_, s, *grid_);
   if (!lead) return;
+  if (!collective) std::fprintf(stderr, "est: warning: HDF5 wrote %s with independent, not collective, I/O\n", path.c_str());
   const double mb = double(std::filesystem::file_size(path)) / 1e6, dt = seconds_since(t0);
   checkpoint_seconds_ += dt;
   std::printf("est: checkpoint %s: %.0f MB in %.2f s (%.0f MB/s)\n", path.c_str(), mb, dt, mb / dt);
