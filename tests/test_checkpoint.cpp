@@ -14,24 +14,9 @@
 namespace est {
 namespace {
 
-ModelShape small() {
-  ModelShape s;
-  s.max_seq_len = 8;
-  s.vocab_size = s.padded_vocab_size = 128;
-  s.n_layer = 2;
-  s.n_head = 4;
-  s.n_embd = 16;
-  return s;
-}
+ModelShape small() { return test::small_shape(2, 4, 16); }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/est_ckpt_XXXXXX";
-    path = mkdtemp(name);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using test::TempDir;
 
 // A model and optimizer a few steps in, so that params, m and v all differ from their start.
 struct Trained {
@@ -65,7 +50,7 @@ TEST(Checkpoint, EveryTensorAndTheStateRoundTripExactly) {
   TempDir dir;
   ProcessGrid grid(MPI_COMM_SELF, 1);
   Trained a;
-  const std::string path = checkpoint_path(dir.path, 3);
+  const std::string path = checkpoint_path(dir.path(), 3);
   EXPECT_TRUE(save_checkpoint(path, a.model, a.optimizer, some_state(), grid)) << "collective I/O throughout";
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   EXPECT_TRUE(verify_checkpoint(path).empty());
@@ -99,12 +84,12 @@ TEST(Checkpoint, ListsNewestFirstAndKeepsNoPartialFile) {
   TempDir dir;
   ProcessGrid grid(MPI_COMM_SELF, 1);
   Trained a;
-  for (int step : {2, 10, 4}) save_checkpoint(checkpoint_path(dir.path, step), a.model, a.optimizer, some_state(), grid);
-  std::ofstream(dir.path + "/ckpt_00000099.h5.tmp") << "partial";
-  const auto all = list_checkpoints(dir.path);
+  for (int step : {2, 10, 4}) save_checkpoint(checkpoint_path(dir.path(), step), a.model, a.optimizer, some_state(), grid);
+  std::ofstream(dir.path() + "/ckpt_00000099.h5.tmp") << "partial";
+  const auto all = list_checkpoints(dir.path());
   ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[0], checkpoint_path(dir.path, 10));
-  EXPECT_EQ(all[2], checkpoint_path(dir.path, 2));
+  EXPECT_EQ(all[0], checkpoint_path(dir.path(), 10));
+  EXPECT_EQ(all[2], checkpoint_path(dir.path(), 2));
 }
 
 void expect_bad(const std::string& path, const std::string& key) {
@@ -122,16 +107,16 @@ void expect_bad(const std::string& path, const std::string& key) {
 
 TEST(Checkpoint, BadFilesAreOneInputError) {
   TempDir dir;
-  expect_bad(dir.path + "/none.h5", "file");
-  std::ofstream(dir.path + "/text.h5") << "not HDF5 at all";
-  expect_bad(dir.path + "/text.h5", "file");
+  expect_bad(dir.path() + "/none.h5", "file");
+  std::ofstream(dir.path() + "/text.h5") << "not HDF5 at all";
+  expect_bad(dir.path() + "/text.h5", "file");
 
   ProcessGrid grid(MPI_COMM_SELF, 1);
   Trained a;
-  const std::string good = checkpoint_path(dir.path, 3);
+  const std::string good = checkpoint_path(dir.path(), 3);
   save_checkpoint(good, a.model, a.optimizer, some_state(), grid);
   // Truncated to half: unreadable as HDF5, or its data cut off.
-  const std::string cut = dir.path + "/cut.h5";
+  const std::string cut = dir.path() + "/cut.h5";
   std::filesystem::copy_file(good, cut);
   std::filesystem::resize_file(cut, std::filesystem::file_size(good) / 2);
   ProcessGrid g2(MPI_COMM_SELF, 1);

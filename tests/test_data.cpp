@@ -15,30 +15,14 @@
 #include "data/prepare.hpp"
 #include "data/token_shard.hpp"
 #include "input_error.hpp"
+#include "test_util.hpp"
 
 namespace est {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "est_test_data_XXXXXX").string();
-    if (!::mkdtemp(name.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::vector<uint16_t> iota_tokens(int64_t n, int first) {
   std::vector<uint16_t> t(n);

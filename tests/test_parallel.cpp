@@ -152,12 +152,7 @@ TEST(Checkpoints, EveryLayoutWritesWithCollectiveIo) {
   SharedData data;
   for (int tp : layouts()) {
     ProcessGrid grid(MPI_COMM_WORLD, tp);
-    ModelShape s;
-    s.max_seq_len = 8;
-    s.vocab_size = s.padded_vocab_size = 128;
-    s.n_layer = 2;
-    s.n_head = 4;
-    s.n_embd = 16;
+    const ModelShape s = test::small_shape(2, 4, 16);
     GPT2 model(s, 2, 4, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
     model.init_random(1);
     AdamW optimizer(model.layout(), {});
@@ -208,15 +203,7 @@ TEST(Checkpoints, AnotherTensorParallelLayoutResumesWithTheSameNextLoss) {
 }
 
 TEST(ParallelTraining, OnlyTheSubnetworksGradientIsReduced) {
-  const ModelShape shape = [] {
-    ModelShape s;
-    s.max_seq_len = 8;
-    s.vocab_size = s.padded_vocab_size = 128;
-    s.n_layer = 4;
-    s.n_head = 4;
-    s.n_embd = 32;
-    return s;
-  }();
+  const ModelShape shape = test::small_shape(4, 4, 32);
   ProcessGrid grid(MPI_COMM_WORLD, 1);
   GPT2 model(shape, 2, 8);
   model.init_random(1);

@@ -15,16 +15,7 @@
 namespace est {
 namespace {
 
-ModelShape small_shape(int layers = 3) {
-  ModelShape s;
-  s.max_seq_len = 8;
-  s.vocab_size = 128;
-  s.padded_vocab_size = 128;
-  s.n_layer = layers;
-  s.n_head = 4;
-  s.n_embd = 16;
-  return s;
-}
+ModelShape small_shape(int layers = 3) { return test::small_shape(layers, 4, 16); }
 
 struct Batch {
   std::vector<int> tokens, targets;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "input_error.hpp"
+#include "test_util.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/inspect.hpp"
 #include "io/trace_writer.hpp"
@@ -24,24 +25,7 @@ namespace fs = std::filesystem;
 constexpr int kLayers = 3;
 constexpr int kRanks = 2;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "est_test_trace_XXXXXX").string();
-    if (!::mkdtemp(name.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 TraceMetadata metadata(int n_layer = kLayers, int ranks = kRanks) {
   TraceMetadata m;

@@ -2,13 +2,51 @@
 // Helpers for kernel tests: deterministic random data and host<->device copies of flat buffers.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "model/shape.hpp"
 #include "views.hpp"
 
 namespace est::test {
+
+// A fresh directory under the system's temporary directory, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string name = (std::filesystem::temp_directory_path() / "est_test_XXXXXX").string();
+    if (!::mkdtemp(name.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A GPT-2 shape small enough for exhaustive tests; the vocabulary is its own padding.
+inline ModelShape small_shape(int layers, int heads, int embd, int vocab = 128, int max_seq_len = 8) {
+  ModelShape s;
+  s.max_seq_len = max_seq_len;
+  s.vocab_size = s.padded_vocab_size = vocab;
+  s.n_layer = layers;
+  s.n_head = heads;
+  s.n_embd = embd;
+  return s;
+}
 
 inline std::vector<float> randn(size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
