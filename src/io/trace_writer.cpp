@@ -42,7 +42,9 @@
 #include "io/trace_writer.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -289,19 +291,26 @@ struct TraceWriter::Impl {
       : path(path_), meta(meta_), flush_every(static_cast<size_t>(flush_every_)) {
     if (meta.n_layer < 1 || meta.ranks < 1 || flush_every_ < 1)
       throw std::invalid_argument(path + ": trace needs n_layer, ranks and flush_every of at least 1");
-    if (resume_step >= 0)
+    if (resume_step >= 0) {
       reopen(resume_step);
-    else
+      h5_check(H5Fstart_swmr_write(file.get()), path + ": H5Fstart_swmr_write");
+    } else {
       create();
-    h5_check(H5Fstart_swmr_write(file.get()), path + ": H5Fstart_swmr_write");
+    }
   }
 
+  // Built under a temporary name and renamed once in SWMR mode: a reader polling for the trace never finds it
+  // locked by the writer's set-up.
   void create() {
+    const std::string tmp = path + ".tmp";
     H5Handle fapl = latest_format_access(path);
-    file = H5Handle(h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), path + ": H5Fcreate"),
+    file = H5Handle(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), tmp + ": H5Fcreate"),
                     H5Fclose);
     write_root_attributes(file.get(), meta, path);
     for (const Column& c : columns()) datasets.push_back(create_dataset(file.get(), c, width_of(c.width, meta), path));
+    h5_check(H5Fstart_swmr_write(file.get()), path + ": H5Fstart_swmr_write");
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw std::runtime_error(path + ": cannot rename " + tmp + ": " + std::strerror(errno));
   }
 
   void reopen(int64_t resume_step) {

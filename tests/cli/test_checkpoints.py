@@ -116,6 +116,17 @@ def test_bad_checkpoint_files_are_one_clear_error(workspace):
     assert r.returncode == 2 and str(cut) in r.stderr
 
 
+def open_swmr_reader(path, deadline):
+    # SWMR readers retry: a resumed run holds the file locked while it reopens it for appending.
+    while True:
+        try:
+            return h5py.File(path, "r", libver="latest", swmr=True)
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_a_reader_follows_the_trace_while_training_writes_it(workspace):
     tmp, config, _ = workspace
     trace = tmp / "out" / "trace.h5"
@@ -125,7 +136,7 @@ def test_a_reader_follows_the_trace_while_training_writes_it(workspace):
         while not trace.exists() and time.time() < deadline:
             time.sleep(0.05)
         seen = []
-        with h5py.File(trace, "r", libver="latest", swmr=True) as f:
+        with open_swmr_reader(trace, deadline) as f:
             steps = f["step"]
             while len(seen) < 2 and time.time() < deadline and proc.poll() is None:
                 steps.refresh()
