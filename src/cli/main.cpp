@@ -1,4 +1,5 @@
-// est: the command line. Bad input of any kind ends with one "est: error: ..." line and exit status 2.
+// est: the command line. Bad input of any kind ends with one "est: error: ..." line and exit status 2; a training
+// run stopped by SIGUSR1 or SIGTERM checkpoints and exits with status 75 (resume with --resume auto).
 //
 // Under MPI every rank runs the same command. Errors while setting up (config, data, model file) are agreed on:
 // the lowest failing rank reports and every rank exits with its status. An error once training runs (the
@@ -19,6 +20,7 @@
 #include "train/bench.hpp"
 #include "train/flops_report.hpp"
 #include "train/step.hpp"
+#include "train/stop_request.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -132,12 +134,13 @@ int run(int argc, char** argv) {
   }
 
   if (*train) {
+    const est::StopRequest stop_on_signal;  // from here on, SIGUSR1/SIGTERM mean: checkpoint, then exit
     std::unique_ptr<est::Trainer> trainer;
     if (const int rc = agreed([&] {
           trainer = std::make_unique<est::Trainer>(est::load_config(config_path, overrides), MPI_COMM_WORLD, resume);
         }))
       return rc;
-    return or_abort([&] {
+    const int rc = or_abort([&] {
       const auto s = trainer->run();
       if (world_rank() != 0 || s.is_null()) return;
       std::printf("est: %lld tokens in %.1f s (%.0f tok/s), final train loss %.4f, val loss %s; summary in %s\n",
@@ -146,6 +149,7 @@ int run(int argc, char** argv) {
                   s["final_val_loss"].is_null() ? "n/a" : s["final_val_loss"].dump().c_str(),
                   (trainer->output_dir() + "/summary.json").c_str());
     });
+    return rc == 0 && trainer->stopped_by_signal() ? est::kExitResumable : rc;
   }
   if (*bench) {
     est::Config cfg;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <hdf5.h>
@@ -21,11 +22,15 @@
 #include "train/progress.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
+#include "train/stop_request.hpp"
 #include "train/timing.hpp"
 
 namespace est {
 
 namespace {
+
+// Per rank and step, gathered on every rank: compute, communication and wait seconds, work, stop signal.
+constexpr int kGathered = 5;
 
 // Per stage of the schedule: what the run spent there.
 struct StageRecord {
@@ -244,6 +249,8 @@ float Trainer::validation_loss() {
 
 nlohmann::json Trainer::run() {
   const auto& t = cfg_.train;
+  stop_signal_ = 0;
+  stopped_at_ = 0;
   const ModelShape& shape = model_->shape();
   const int T = cfg_.model.seq_len, G = t.batch_size;
   const long long tokens_per_step = static_cast<long long>(G) * T;
@@ -303,13 +310,17 @@ nlohmann::json Trainer::run() {
     // the same plan.
     double work = 0;
     for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
-    const double mine[4] = {st.compute_seconds, st.comm_seconds, st.wait_seconds, work};
-    std::vector<double> all(4 * size_t(world));
-    grid_->world().allgather(mine, 4, all.data());
+    // A stop signal rides along, so every rank stops after the same step.
+    const double mine[kGathered] = {st.compute_seconds, st.comm_seconds, st.wait_seconds, work,
+                                    double(StopRequest::signal())};
+    std::vector<double> all(kGathered * size_t(world));
+    grid_->world().allgather(mine, kGathered, all.data());
     std::vector<RankTiming> timings(world);
     for (int r = 0; r < world; ++r) {
-      timings[r] = {all[4 * r], all[4 * r + 1], all[4 * r + 2], all[4 * r + 3]};
-      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += all[4 * r + k];
+      const double* a = &all[kGathered * size_t(r)];
+      timings[r] = {a[0], a[1], a[2], a[3]};
+      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += a[k];
+      stop_signal_ = std::max(stop_signal_, int(a[4]));
     }
     const bool stage_ends = step + 1 < t.steps && schedule_.stage_at(step + 1, t.steps) != stage;
     if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
@@ -376,16 +387,16 @@ nlohmann::json Trainer::run() {
       row.tokens = (step + 1) * tokens_per_step;
       row.wall_seconds = seconds_since(t0);
       for (int k = 0; k < world; ++k) {
-        row.compute_seconds.push_back(all[4 * k]);
-        row.comm_seconds.push_back(all[4 * k + 1]);
-        row.wait_seconds.push_back(all[4 * k + 2]);
+        row.compute_seconds.push_back(all[kGathered * k]);
+        row.comm_seconds.push_back(all[kGathered * k + 1]);
+        row.wait_seconds.push_back(all[kGathered * k + 2]);
       }
       row.dp_bytes = double(grid_->dp().stats().bytes - dp_bytes0);
       row.tp_bytes = double(grid_->tp().stats().bytes - tp_bytes0);
       trace->append(row);
       trace_seconds += seconds_since(tt);
     }
-    const bool stopping = step + 1 == end_step && end_step < t.steps;
+    const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && !last);
     if (stopping || (cfg_.output.checkpoint_every > 0 && ((step + 1) % cfg_.output.checkpoint_every == 0 || last))) {
       if (trace) {
         const auto tt = Clock::now();
@@ -395,13 +406,20 @@ nlohmann::json Trainer::run() {
       save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), flops_so_far,
            train_seconds_so_far);
     }
+    if (stopping) {
+      stopped_at_ = step + 1;
+      break;
+    }
   }
   progress.finish();
   trace.reset();
-  if (end_step < t.steps) {
+  if (stopped_at_ > 0) {
     if (lead)
-      std::printf("est: stopped after step %lld of %d (train.stop_after); continue with --resume auto\n",
-                  static_cast<long long>(end_step), t.steps);
+      std::printf("est: stopped after step %lld of %d (%s) with a checkpoint; continue with --resume auto\n",
+                  static_cast<long long>(stopped_at_), t.steps,
+                  stop_signal_ == SIGUSR1   ? "SIGUSR1"
+                  : stop_signal_ == SIGTERM ? "SIGTERM"
+                                            : "train.stop_after");
     return nlohmann::json();
   }
   const double wall = seconds_since(t0);

@@ -28,9 +28,11 @@ class Trainer {
   // newest checkpoint in <output.dir>/checkpoints whose checksums verify, falling back to older ones with a
   // warning; none: start afresh) or a checkpoint file.
   explicit Trainer(const Config& cfg, MPI_Comm world = MPI_COMM_WORLD, const std::string& resume = "");
-  // Trains (until train.steps, or train.stop_after steps of this invocation), writes the output directory and
-  // returns the summary (empty when stopping early).
+  // Trains (until train.steps, train.stop_after steps of this invocation, or a StopRequest signal on any rank),
+  // writes the output directory and returns the summary (empty when stopping early, after a checkpoint).
   nlohmann::json run();
+  // The signal that stopped the last run early (0: none).
+  int stopped_by_signal() const { return stop_signal_; }
   int64_t start_step() const { return start_step_; }
   const std::string& output_dir() const { return cfg_.output.dir; }
   // Per step of the last run: the global-batch loss and the max/mean compute over ranks.
@@ -64,6 +66,8 @@ class Trainer {
   int64_t start_step_ = 0;
   double prior_flops_ = 0, prior_seconds_ = 0;  // of the steps before a resume
   double checkpoint_seconds_ = 0;
+  int stop_signal_ = 0;
+  int64_t stopped_at_ = 0;  // the step a run stopped early after (0: it did not)
   std::vector<double> imbalances_;
 };
 
