@@ -160,6 +160,13 @@ void Trainer::resume_from(const std::string& resume) {
     if (s.data_seed != cfg_.train.seed)
       throw InputError(path, "data_seed", "the checkpoint's data order used train.seed " + std::to_string(s.data_seed) +
                                               ", the config has " + std::to_string(cfg_.train.seed));
+    // A chained or requeued job that starts after the run ended has nothing left to do.
+    if (resume == "auto" && s.step == cfg_.train.steps) {
+      start_step_ = s.step;
+      if (lead) std::printf("est: %s is at step %lld of %d: the run is complete, nothing to train\n", path.c_str(),
+                            static_cast<long long>(s.step), cfg_.train.steps);
+      return;
+    }
     if (s.step >= cfg_.train.steps)
       throw InputError(path, "step", "the checkpoint is at step " + std::to_string(s.step) + ", not before train.steps " +
                                          std::to_string(cfg_.train.steps));
@@ -251,6 +258,7 @@ nlohmann::json Trainer::run() {
   const auto& t = cfg_.train;
   stop_signal_ = 0;
   stopped_at_ = 0;
+  if (complete()) return nlohmann::json();
   const ModelShape& shape = model_->shape();
   const int T = cfg_.model.seq_len, G = t.batch_size;
   const long long tokens_per_step = static_cast<long long>(G) * T;

@@ -26,7 +26,7 @@ class Trainer {
   // Checks every input (data shards, model file, EST schedule, the checkpoint to resume from) and builds the
   // model; writes nothing. `world` is the group of ranks to train on. `resume`: "" (start afresh), "auto" (the
   // newest checkpoint in <output.dir>/checkpoints whose checksums verify, falling back to older ones with a
-  // warning; none: start afresh) or a checkpoint file.
+  // warning; none: start afresh; one at train.steps: the run is complete) or a checkpoint file.
   explicit Trainer(const Config& cfg, MPI_Comm world = MPI_COMM_WORLD, const std::string& resume = "");
   // Trains (until train.steps, train.stop_after steps of this invocation, or a StopRequest signal on any rank),
   // writes the output directory and returns the summary (empty when stopping early, after a checkpoint).
@@ -34,6 +34,8 @@ class Trainer {
   // The signal that stopped the last run early (0: none).
   int stopped_by_signal() const { return stop_signal_; }
   int64_t start_step() const { return start_step_; }
+  // Resumed from the run's last step: run() has nothing to do.
+  bool complete() const { return start_step_ >= cfg_.train.steps; }
   const std::string& output_dir() const { return cfg_.output.dir; }
   // Per step of the last run: the global-batch loss and the max/mean compute over ranks.
   const std::vector<float>& losses() const { return losses_; }
