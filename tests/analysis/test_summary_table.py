@@ -1,11 +1,9 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "analysis"))
-import summary_table  # noqa: E402
+from conftest import est_analysis
+from est_analysis import summary_table
+from est_analysis.errors import AnalysisError
 
 
 def write_run(path, **values):
@@ -53,5 +51,17 @@ def test_loss_outside_the_baseline_evaluations_is_not_invented(runs):
 
 
 def test_missing_summary_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="summary.json: no such file"):
+    with pytest.raises(AnalysisError, match="summary.json: no such file"):
         summary_table.table([tmp_path])
+
+
+def test_the_table_command_prints_the_table(runs):
+    r = est_analysis("table", *runs, "--baseline", runs[1])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == summary_table.table(runs, baseline=runs[1]) + "\n"
+
+
+def test_the_table_command_reports_a_missing_summary_with_status_2(tmp_path):
+    r = est_analysis("table", tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == f"est-analysis: error: {tmp_path / 'summary.json'}: no such file (did the run finish?)\n"

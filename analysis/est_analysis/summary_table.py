@@ -1,17 +1,14 @@
-#!/usr/bin/env python3
-"""Print the summaries of est runs side by side.
+"""The side-by-side table of run summaries (`est-analysis table`).
 
-usage: summary_table.py RUN_DIR [RUN_DIR ...] [--baseline RUN_DIR]
-
-Each RUN_DIR holds the summary.json that `est train` writes. With --baseline, more rows compare every run with
-that one: FLOPs saving (1 - FLOPs / baseline FLOPs), time saving (1 - training time / baseline training time;
+Each run directory holds the summary.json that `est train` writes. With a baseline, more rows compare every run
+with it: FLOPs saving (1 - FLOPs / baseline FLOPs), time saving (1 - training time / baseline training time;
 training time excludes start-up and validation, which cost the same in every run), and the baseline's validation
 loss at the run's FLOPs (interpolated between the baseline's validations): EST's claim is about loss at equal
-compute. Standard library only.
-"""
-import argparse
+compute."""
 import json
 from pathlib import Path
+
+from .errors import AnalysisError
 
 ROWS = [
     ("final train loss", "final_train_loss", "{:.4f}"),
@@ -30,9 +27,9 @@ def load(run_dir):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise SystemExit(f"summary_table: {path}: no such file (did the run finish?)")
+        raise AnalysisError(path, None, "no such file (did the run finish?)")
     except json.JSONDecodeError as e:
-        raise SystemExit(f"summary_table: {path}: not valid JSON ({e})")
+        raise AnalysisError(path, None, f"not valid JSON ({e})")
 
 
 def loss_at_flops(summary, flops):
@@ -64,15 +61,3 @@ def table(run_dirs, baseline=None):
              for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Print est run summaries side by side.")
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    parser.add_argument("--baseline", metavar="RUN_DIR", help="compare FLOPs and training time with this run")
-    args = parser.parse_args(argv)
-    print(table(args.runs, args.baseline))
-
-
-if __name__ == "__main__":
-    main()

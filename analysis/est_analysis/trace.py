@@ -1,0 +1,88 @@
+"""Reading a trace.h5 (schema: the header comment of src/io/trace_writer.cpp) into numpy arrays, and the
+per-step figures the plots and tables share."""
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .errors import AnalysisError
+from .model_shape import model_shape
+
+FORMAT_VERSION = 1
+# The datasets the analysis reads; a trace without one of them is refused.
+DATASETS = ("step", "stage", "active_layers", "active_heads", "active_neurons", "flops", "flops_cumulative",
+            "flops_full", "loss", "val_loss", "tokens", "compute_seconds", "comm_seconds", "wait_seconds",
+            "dp_bytes", "tp_bytes")
+
+
+def trace_path(path):
+    """A trace.h5, or the run directory holding one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "trace.h5"
+    if not path.is_file():
+        raise AnalysisError(path, None, "no such file (is it a run directory with a trace?)")
+    return path
+
+
+class Trace:
+    """One run's trace. `name` labels it in plots and tables: its run directory's name."""
+
+    def __init__(self, path, name=None):
+        self.path = trace_path(path)
+        self.name = name or self.path.parent.name or str(self.path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                self._check_kind(f)
+                self.data = {key: self._dataset(f, key) for key in DATASETS}
+                if "config" not in f.attrs:
+                    self._missing("/@config")
+                config = f.attrs["config"]
+        except OSError as e:
+            raise AnalysisError(self.path, None, f"not a readable HDF5 file ({e})")
+        self.config = config.decode() if isinstance(config, bytes) else str(config)
+        self.shape = model_shape(self.config, self.path)
+        rows = {len(v) for v in self.data.values()}
+        if len(rows) != 1 or 0 in rows:
+            raise AnalysisError(self.path, "step", "no rows, or datasets of different lengths")
+
+    def _missing(self, key):
+        raise AnalysisError(self.path, key, "missing")
+
+    def _check_kind(self, f):
+        if f.attrs.get("est_kind") not in ("trace", b"trace"):
+            raise AnalysisError(self.path, "/@est_kind", "not an est trace")
+        if f.attrs.get("format_version") != FORMAT_VERSION:
+            raise AnalysisError(self.path, "/@format_version",
+                                f"{f.attrs.get('format_version')} is not the supported {FORMAT_VERSION}")
+
+    def _dataset(self, f, key):
+        if key not in f:
+            self._missing(key)
+        return np.asarray(f[key][...])
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    @property
+    def ranks(self):
+        return self["compute_seconds"].shape[1]
+
+    @property
+    def step_seconds(self):
+        """Each step's time: the slowest rank's computing, communicating and waiting. Validation, start-up and
+        trace writing are left out, as the summary's train_seconds leaves them out."""
+        return (self["compute_seconds"] + self["comm_seconds"] + self["wait_seconds"]).max(axis=1)
+
+    @property
+    def imbalance(self):
+        """Per step: the slowest rank's compute time over the mean rank's (1 on one rank), as the trainer logs."""
+        compute = self["compute_seconds"]
+        mean = compute.mean(axis=1)
+        return np.where(mean > 0, compute.max(axis=1) / np.where(mean > 0, mean, 1), 1.0)
+
+    @property
+    def stage_boundaries(self):
+        """The first step of every stage after the first."""
+        stage = self["stage"]
+        return self["step"][1:][stage[1:] != stage[:-1]]
