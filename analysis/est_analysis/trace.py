@@ -32,7 +32,8 @@ class Trace:
         self.path = trace_path(path)
         self.name = name or self.path.parent.name or str(self.path)
         try:
-            with h5py.File(self.path, "r") as f:
+            # SWMR, so a running job's trace can be read too: the rows written so far.
+            with h5py.File(self.path, "r", libver="latest", swmr=True) as f:
                 self._check_kind(f)
                 self.data = {key: self._dataset(f, key) for key in DATASETS}
                 if "config" not in f.attrs:
@@ -42,9 +43,11 @@ class Trace:
             raise AnalysisError(self.path, None, f"not a readable HDF5 file ({e})")
         self.config = config.decode() if isinstance(config, bytes) else str(config)
         self.shape = model_shape(self.config, self.path)
-        rows = {len(v) for v in self.data.values()}
-        if len(rows) != 1 or 0 in rows:
-            raise AnalysisError(self.path, "step", "no rows, or datasets of different lengths")
+        # A running job's datasets may be caught mid-append: the rows every dataset holds.
+        rows = min(len(v) for v in self.data.values())
+        if rows == 0:
+            raise AnalysisError(self.path, "step", "no rows")
+        self.data = {key: values[:rows] for key, values in self.data.items()}
 
     def _missing(self, key):
         raise AnalysisError(self.path, key, "missing")

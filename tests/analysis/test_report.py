@@ -154,6 +154,21 @@ def without_dataset(runs, tmp_path, name):
     return trace
 
 
+def without_rows(runs, tmp_path):
+    trace = without_dataset(runs, tmp_path, "lr")
+    with h5py.File(trace, "a") as f:
+        for dataset in f.values():
+            dataset.resize(0, axis=0)
+    return trace
+
+
+def not_hdf5(tmp_path):
+    trace = tmp_path / "text" / "trace.h5"
+    trace.parent.mkdir()
+    trace.write_text("not a trace")
+    return trace
+
+
 def edited_manifest(runs, tmp_path, edit):
     path = write_manifest(tmp_path / "manifest.json", runs, "strong", (1.0, 0.5))
     doc = json.loads(path.read_text())
@@ -167,6 +182,8 @@ BAD_INPUTS = {
                       None),
     "trace without flops": (lambda runs, tmp: without_dataset(runs, tmp, "flops"),
                             lambda tmp: tmp / "broken" / "trace.h5", "flops"),
+    "trace without rows": (without_rows, lambda tmp: tmp / "broken" / "trace.h5", "step"),
+    "not an HDF5 file": (lambda runs, tmp: not_hdf5(tmp), lambda tmp: tmp / "text" / "trace.h5", None),
     "manifest of another kind": (lambda runs, tmp: edited_manifest(runs, tmp, lambda d: d.update(kind="other")),
                                  lambda tmp: tmp / "manifest.json", "kind"),
     "manifest of another version": (lambda runs, tmp: edited_manifest(runs, tmp,

@@ -1,6 +1,4 @@
 """The size of the subnetwork each step trained, one panel per run, stage boundaries marked."""
-import numpy as np
-
 from .figure import figure, save
 
 
