@@ -9,14 +9,13 @@ import tempfile
 from pathlib import Path
 
 from .errors import AnalysisError
-from .manifest import Manifest
 from .plots.communication import plot_communication
 from .plots.imbalance import plot_imbalance
 from .plots.loss import plot_loss_vs_flops, plot_loss_vs_time
 from .plots.scaling import plot_scaling
 from .plots.subnetwork import plot_subnetwork_size
 from .run_figures import run_figures
-from .scaling import efficiencies
+from .scaling import Study
 from .trace import Trace
 
 FORMATS = {
@@ -35,20 +34,6 @@ PLOTS = [
     ("imbalance.png", "Per-rank load imbalance"),
     ("communication.png", "Collective traffic"),
 ]
-
-
-class Study:
-    """A scaling study: its manifest, a trace per point, and the efficiency of each point."""
-
-    def __init__(self, path):
-        self.manifest = Manifest(path)
-        points = self.manifest.points
-        self.traces = [Trace(p.trace_path, name=f"nodes={p.nodes}, ranks={p.ranks}")
-                       for p in points]
-        nodes = [p.nodes for p in points]
-        self.step_seconds = [float(t.step_seconds.mean()) for t in self.traces]
-        self.measured = efficiencies(self.manifest.mode, nodes, self.step_seconds)
-        self.simulated = efficiencies(self.manifest.mode, nodes, [p.simulated_step_seconds for p in points])
 
 
 def _cell(label, value):
