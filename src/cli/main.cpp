@@ -16,7 +16,11 @@
 #include "config/config.hpp"
 #include "data/prepare.hpp"
 #include "input_error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/inspect.hpp"
+#include "jobs/scaling_study.hpp"
+#include "sim/calibration.hpp"
+#include "sim/simulation.hpp"
 #include "train/bench.hpp"
 #include "train/flops_report.hpp"
 #include "train/step.hpp"
@@ -126,6 +130,39 @@ int run(int argc, char** argv) {
   inspect->add_flag("--verify", verify, "Check it (trace: rows and steps; checkpoint: checksums); exit 1 on problems");
   inspect->add_flag("--json", as_json, "Print JSON");
 
+  est::ScalingRequest sim_request;
+  std::string cluster_path, sim_nodes = "1", sim_mode = "strong", cluster_out, cluster_name = "calibrated";
+  std::vector<std::string> calibration_traces;
+  auto* simulate = app.add_subcommand(
+      "simulate", "Predict EST and baseline step time, run time and energy on a cluster, or fit a cluster file to traces");
+  simulate->add_option("--config", config_path, "YAML configuration");
+  simulate->add_option("--set", overrides, "Override a config key: key=value (repeatable)");
+  simulate->add_option("--cluster", cluster_path, "Cluster file (jobs/clusters/*.yaml)");
+  simulate->add_option("--nodes", sim_nodes, "Node counts, e.g. 1,2,4 (default 1)");
+  simulate->add_option("--mode", sim_mode, "strong (same global batch) or weak (same batch per rank)");
+  simulate->add_option("--tp", sim_request.tp, "Tensor-parallel size (default: the config's parallel.tp)");
+  simulate->add_option("--ranks-per-node", sim_request.ranks_per_node,
+                       "MPI ranks per node (default: the cluster's node.ranks_per_node)");
+  simulate->add_flag("--json", as_json, "Print JSON");
+  simulate->add_option("--calibrate", calibration_traces, "Instead: fit a cluster file to these trace.h5 files");
+  simulate->add_option("--out", cluster_out, "The cluster file --calibrate writes");
+  simulate->add_option("--name", cluster_name, "Its name");
+
+  auto* jobs = app.add_subcommand("jobs", "Slurm job scripts");
+  jobs->require_subcommand(1);
+  est::ScalingStudyRequest study;
+  auto* scaling = jobs->add_subcommand("scaling", "Write a strong or weak scaling study: a batch script per node count");
+  scaling->add_option("--config", study.config_path, "YAML configuration")->required();
+  scaling->add_option("--set", study.overrides, "Override a config key: key=value (repeatable)");
+  scaling->add_option("--nodes", study.nodes, "Node counts, e.g. 1,2,4,8")->required();
+  scaling->add_option("--mode", study.mode, "strong (same global batch) or weak (same batch per rank)")->required();
+  scaling->add_option("--tp", study.tp, "Tensor-parallel size (default: the config's parallel.tp)");
+  scaling->add_option("--ranks-per-node", study.ranks_per_node, "MPI ranks per node");
+  scaling->add_option("--launcher", study.launcher, "srun or mpirun");
+  scaling->add_option("--time", study.time_limit, "Time limit of every job, HH:MM:SS");
+  scaling->add_option("--out", study.out_dir, "Study directory (scripts, config.yaml, manifest.json)")->required();
+  scaling->add_flag("--force", study.force, "Replace an earlier study in --out");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,6 +211,30 @@ int run(int argc, char** argv) {
       const auto report = est::flops_report(est::load_config(config_path, overrides));
       if (world_rank() == 0)
         std::printf("%s", as_json ? (report.dump(2) + "\n").c_str() : est::format_flops_report(report).c_str());
+    } else if (*scaling) {
+      if (world_rank() != 0) return;
+      const auto manifest = est::write_scaling_study(study, est::default_study_tools());
+      std::printf("est: wrote a %s scaling study of %zu point(s) to %s; submit it with jobs/submit-study %s\n",
+                  study.mode.c_str(), manifest["points"].size(), study.out_dir.c_str(), study.out_dir.c_str());
+    } else if (*simulate && !calibration_traces.empty()) {
+      if (cluster_out.empty()) throw est::InputError("", "--out", "--calibrate needs --out CLUSTER.yaml");
+      if (world_rank() != 0) return;
+      const auto cal = est::calibrate(calibration_traces, cluster_name);
+      est::write_text_atomic(cluster_out, est::format_calibration(cal, calibration_traces));
+      std::printf("est: wrote %s (GEMM %.4g FLOP/s, %.4g s per GEMM, %.4g B/s, alpha %.4g s, beta %.4g s/B)\n",
+                  cluster_out.c_str(), cal.cluster.peak_flops, cal.cluster.gemm.launch_seconds,
+                  cal.cluster.memory_bandwidth, cal.cluster.intra.alpha, cal.cluster.intra.beta);
+    } else if (*simulate) {
+      if (config_path.empty()) throw est::InputError("", "--config", "simulate needs --config (or --calibrate)");
+      if (cluster_path.empty()) throw est::InputError("", "--cluster", "simulate needs --cluster CLUSTER.yaml");
+      const est::Config cfg = est::load_config(config_path, overrides);
+      const est::Cluster cluster = est::read_cluster(cluster_path);
+      sim_request.nodes = est::parse_node_list(sim_nodes, "--nodes");
+      sim_request.mode = est::parse_scaling_mode(sim_mode, "--mode");
+      if (simulate->count("--ranks-per-node") == 0) sim_request.ranks_per_node = cluster.ranks_per_node;
+      const auto sim = est::simulate(cfg, cluster, sim_request);
+      if (world_rank() == 0)
+        std::printf("%s", as_json ? (sim.dump(2) + "\n").c_str() : est::format_simulation(sim).c_str());
     } else if (*prepare) {
       if (world_rank() != 0) return;
       const auto r = est::prepare_text(text_path, out_dir, val_fraction);
