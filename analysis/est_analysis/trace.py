@@ -6,13 +6,14 @@ import h5py
 import numpy as np
 
 from .errors import AnalysisError
-from .model_shape import model_shape
 
 FORMAT_VERSION = 1
 # The datasets the analysis reads; a trace without one of them is refused.
 DATASETS = ("step", "stage", "active_layers", "active_heads", "active_neurons", "flops", "flops_cumulative",
             "flops_full", "loss", "val_loss", "tokens", "compute_seconds", "comm_seconds", "wait_seconds",
             "dp_bytes", "tp_bytes")
+# The model shape, for the parameter counts of the active heads and neurons.
+SHAPE = ("n_head", "n_embd")
 
 
 def trace_path(path):
@@ -36,13 +37,9 @@ class Trace:
             with h5py.File(self.path, "r", libver="latest", swmr=True) as f:
                 self._check_kind(f)
                 self.data = {key: self._dataset(f, key) for key in DATASETS}
-                if "config" not in f.attrs:
-                    self._missing("/@config")
-                config = f.attrs["config"]
+                self.shape = {key: self._int_attribute(f, key) for key in SHAPE}
         except OSError as e:
             raise AnalysisError(self.path, None, f"not a readable HDF5 file ({e})")
-        self.config = config.decode() if isinstance(config, bytes) else str(config)
-        self.shape = model_shape(self.config, self.path)
         # A running job's datasets may be caught mid-append: the rows every dataset holds.
         rows = min(len(v) for v in self.data.values())
         if rows == 0:
@@ -58,6 +55,11 @@ class Trace:
         if f.attrs.get("format_version") != FORMAT_VERSION:
             raise AnalysisError(self.path, "/@format_version",
                                 f"{f.attrs.get('format_version')} is not the supported {FORMAT_VERSION}")
+
+    def _int_attribute(self, f, key):
+        if key not in f.attrs:
+            self._missing(f"/@{key}")
+        return int(f.attrs[key])
 
     def _dataset(self, f, key):
         if key not in f:

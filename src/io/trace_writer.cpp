@@ -36,6 +36,7 @@
 // | /@library_versions  | string  | scalar | HDF5, Kokkos, GEMM backend, MPI                                  |
 // | /@ranks, /@tp, /@dp | int32   | scalar | process grid: ranks = tp x dp                                    |
 // | /@n_layer           | int32   | scalar | L                                                                |
+// | /@n_head, /@n_embd  | int32   | scalar | attention heads per layer, model width                           |
 // | /@created           | string  | scalar | ISO 8601 UTC time the file was created (a resume keeps it)       |
 //
 // Strings are variable-length UTF-8. A resumed run keeps the root attributes of the run that created the file.
@@ -195,7 +196,7 @@ void write_root_attributes(hid_t file, const TraceMetadata& meta, const std::str
   for (const auto& [name, value] : strings) h5::write_attribute(file, name, value, path);
   const std::pair<const char*, int> ints[] = {
       {"format_version", kFormatVersion}, {"ranks", meta.ranks}, {"tp", meta.tp}, {"dp", meta.dp},
-      {"n_layer", meta.n_layer},
+      {"n_layer", meta.n_layer}, {"n_head", meta.n_head}, {"n_embd", meta.n_embd},
   };
   for (const auto& [name, value] : ints) h5::write_attribute(file, name, value, H5T_NATIVE_INT32, path);
 }

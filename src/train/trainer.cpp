@@ -71,6 +71,8 @@ TraceMetadata trace_metadata(const Config& cfg, const ProcessGrid& grid, const M
   m.tp = grid.tp_size();
   m.dp = grid.dp_size();
   m.n_layer = shape.n_layer;
+  m.n_head = shape.n_head;
+  m.n_embd = shape.n_embd;
   return m;
 }
 

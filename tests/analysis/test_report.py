@@ -154,6 +154,13 @@ def without_dataset(runs, tmp_path, name):
     return trace
 
 
+def without_attribute(runs, tmp_path, name):
+    trace = without_dataset(runs, tmp_path, "lr")
+    with h5py.File(trace, "a") as f:
+        del f.attrs[name]
+    return trace
+
+
 def without_rows(runs, tmp_path):
     trace = without_dataset(runs, tmp_path, "lr")
     with h5py.File(trace, "a") as f:
@@ -182,6 +189,8 @@ BAD_INPUTS = {
                       None),
     "trace without flops": (lambda runs, tmp: without_dataset(runs, tmp, "flops"),
                             lambda tmp: tmp / "broken" / "trace.h5", "flops"),
+    "trace without the model shape": (lambda runs, tmp: without_attribute(runs, tmp, "n_head"),
+                                      lambda tmp: tmp / "broken" / "trace.h5", "/@n_head"),
     "trace without rows": (without_rows, lambda tmp: tmp / "broken" / "trace.h5", "step"),
     "not an HDF5 file": (lambda runs, tmp: not_hdf5(tmp), lambda tmp: tmp / "text" / "trace.h5", None),
     "manifest of another kind": (lambda runs, tmp: edited_manifest(runs, tmp, lambda d: d.update(kind="other")),
