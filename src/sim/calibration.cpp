@@ -1,0 +1,330 @@
+#include "sim/calibration.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "config/config.hpp"
+#include "input_error.hpp"
+#include "io/hdf5_util.hpp"
+#include "sim/cost_model.hpp"
+
+namespace est {
+namespace {
+
+// A dataset of the trace as doubles, row-major: rows x cols (cols 1 for a one-dimensional one).
+struct Table {
+  std::vector<double> values;
+  size_t rows = 0, cols = 1;
+  double at(size_t r, size_t c = 0) const { return values[r * cols + c]; }
+};
+
+// A trace's rows and the figures of its run that the fit needs.
+struct Trace {
+  std::string path;
+  ModelShape shape;
+  int T = 1, batch = 1, tp = 1, dp = 1;
+  Table stage, active_layers, active_heads, active_neurons, compute, comm, tp_bytes, dp_bytes;
+};
+
+H5Handle open_trace(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw InputError(path, "file", "no such file");
+  if (!h5::is_hdf5(path)) throw InputError(path, "file", "not an HDF5 file");
+  // A trace still open for SWMR writing needs a SWMR reader.
+  H5Handle file = h5::try_open_file(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  if (!file.valid()) file = h5::try_open_file(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (!file.valid()) throw InputError(path, "file", "HDF5 cannot open it");
+  if (h5::read_string_attribute(file.get(), "est_kind", path).value_or("") != "trace")
+    throw InputError(path, "est_kind", "not a trace");
+  return file;
+}
+
+Table read_table(hid_t file, const char* name, const std::string& path) {
+  if (h5_check(H5Lexists(file, name, H5P_DEFAULT), path + ": H5Lexists " + name) <= 0)
+    throw InputError(path, name, "missing dataset (needed for calibration)");
+  const std::string where = path + ": dataset " + name;
+  H5Handle d(h5_check(H5Dopen2(file, name, H5P_DEFAULT), where + ": H5Dopen2"), H5Dclose);
+  H5Handle space(h5_check(H5Dget_space(d.get()), where + ": H5Dget_space"), H5Sclose);
+  hsize_t dims[2] = {1, 1};
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 1 || rank > 2) throw InputError(path, name, "expected a one- or two-dimensional dataset");
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  Table t;
+  t.rows = dims[0];
+  t.cols = rank == 2 ? dims[1] : 1;
+  t.values.resize(t.rows * t.cols);
+  if (!t.values.empty())
+    h5_check(H5Dread(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.values.data()), where + ": H5Dread");
+  return t;
+}
+
+int read_int(hid_t file, const char* name, const std::string& path) {
+  const auto v = h5::read_int_attribute(file, name, path);
+  if (!v) throw InputError(path, std::string("/@") + name, "missing attribute (needed for calibration)");
+  return int(*v);
+}
+
+// The model shape and batch from the trace's effective configuration; keys it leaves out keep Config's defaults.
+void read_run(Trace& t, hid_t file) {
+  const auto text = h5::read_string_attribute(file, "config", t.path);
+  if (!text) throw InputError(t.path, "/@config", "missing attribute (needed for calibration)");
+  Config cfg;
+  const auto set = [&](const YAML::Node& root, const char* section, const char* key, int& field) {
+    if (!root[section] || !root[section][key]) return;
+    try {
+      field = root[section][key].as<int>();
+    } catch (const YAML::Exception&) {
+      throw InputError(t.path, std::string("/@config: ") + section + "." + key, "expected an integer");
+    }
+  };
+  try {
+    const YAML::Node root = YAML::Load(*text);
+    set(root, "model", "n_layer", cfg.model.n_layer);
+    set(root, "model", "n_head", cfg.model.n_head);
+    set(root, "model", "n_embd", cfg.model.n_embd);
+    set(root, "model", "seq_len", cfg.model.seq_len);
+    set(root, "model", "max_seq_len", cfg.model.max_seq_len);
+    set(root, "model", "vocab_size", cfg.model.vocab_size);
+    set(root, "train", "batch_size", cfg.train.batch_size);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(t.path, "/@config", e.msg);
+  }
+  t.shape = cfg.shape();
+  t.T = cfg.model.seq_len;
+  t.batch = cfg.train.batch_size;
+}
+
+Trace read_trace(const std::string& path) {
+  Trace t;
+  t.path = path;
+  const H5Handle f = open_trace(path);
+  const hid_t file = f.get();
+  read_run(t, file);
+  t.tp = read_int(file, "tp", path);
+  t.dp = read_int(file, "dp", path);
+  t.stage = read_table(file, "stage", path);
+  t.active_layers = read_table(file, "active_layers", path);
+  t.active_heads = read_table(file, "active_heads", path);
+  t.active_neurons = read_table(file, "active_neurons", path);
+  t.compute = read_table(file, "compute_seconds", path);
+  t.comm = read_table(file, "comm_seconds", path);
+  t.tp_bytes = read_table(file, "tp_bytes", path);
+  t.dp_bytes = read_table(file, "dp_bytes", path);
+  for (const Table* d : {&t.active_layers, &t.active_heads, &t.active_neurons, &t.compute, &t.comm, &t.tp_bytes,
+                         &t.dp_bytes})
+    if (d->rows != t.stage.rows) throw InputError(path, "step", "datasets of different lengths");
+  if (t.stage.rows == 0) throw InputError(path, "step", "no rows");
+  return t;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double mean_over_ranks(const Table& t, size_t row) {
+  double s = 0;
+  for (size_t c = 0; c < t.cols; ++c) s += t.at(row, c);
+  return s / double(t.cols);
+}
+
+double max_over_ranks(const Table& t, size_t row) {
+  double m = 0;
+  for (size_t c = 0; c < t.cols; ++c) m = std::max(m, t.at(row, c));
+  return m;
+}
+
+// The mean rank's share of one row's step.
+RankStep rank_step(const Trace& t, size_t row) {
+  RankStep r;
+  double heads = 0, neurons = 0;
+  for (size_t l = 0; l < t.active_layers.cols; ++l) {
+    r.active_layers += t.active_layers.at(row, l);
+    heads += t.active_heads.at(row, l);
+    neurons += t.active_neurons.at(row, l);
+  }
+  const double per_layer = std::max(r.active_layers, 1.0) * t.tp;
+  r.heads = heads / per_layer;
+  r.neurons = neurons / per_layer;
+  r.sequences = double(t.batch) / t.dp;
+  r.tp = t.tp;
+  r.dp = t.dp;
+  return r;
+}
+
+// One measured median and the terms the model multiplies by the unknowns.
+struct Point {
+  std::vector<double> terms;
+  double seconds = 0;
+};
+
+// Least squares over `points` of the relative error, with every unknown >= 0: the best unconstrained solution
+// over the subsets of unknowns (there are two or three). Columns are scaled first: FLOPs and calls differ by
+// orders of magnitude. Empty when no subset can be solved.
+std::vector<double> fit_nonnegative(const std::vector<Point>& points) {
+  const size_t k = points.front().terms.size();
+  std::vector<double> scale(k, 0.0);
+  for (const Point& p : points)
+    for (size_t j = 0; j < k; ++j) scale[j] = std::max(scale[j], std::abs(p.terms[j] / p.seconds));
+  std::vector<double> best;
+  double best_residual = INFINITY;
+  for (unsigned subset = 1; subset < (1u << k); ++subset) {
+    std::vector<size_t> cols;
+    for (size_t j = 0; j < k; ++j)
+      if (subset & (1u << j) && scale[j] > 0) cols.push_back(j);
+    if (cols.size() != size_t(__builtin_popcount(subset)) || cols.size() > points.size()) continue;
+    const size_t m = cols.size();
+    // Normal equations [AᵀA | Aᵀb], rows divided by the measured seconds.
+    std::vector<std::vector<double>> a(m, std::vector<double>(m + 1, 0.0));
+    for (const Point& p : points)
+      for (size_t i = 0; i < m; ++i) {
+        const double xi = p.terms[cols[i]] / p.seconds / scale[cols[i]];
+        for (size_t j = 0; j < m; ++j) a[i][j] += xi * p.terms[cols[j]] / p.seconds / scale[cols[j]];
+        a[i][m] += xi;
+      }
+    bool solved = true;
+    for (size_t c = 0; c < m && solved; ++c) {
+      size_t pivot = c;
+      for (size_t r = c + 1; r < m; ++r)
+        if (std::abs(a[r][c]) > std::abs(a[pivot][c])) pivot = r;
+      if (std::abs(a[pivot][c]) < 1e-12) solved = false;
+      std::swap(a[c], a[pivot]);
+      for (size_t r = 0; r < m && solved; ++r) {
+        if (r == c) continue;
+        const double f = a[r][c] / a[c][c];
+        for (size_t j = c; j <= m; ++j) a[r][j] -= f * a[c][j];
+      }
+    }
+    if (!solved) continue;
+    std::vector<double> x(k, 0.0);
+    bool feasible = true;
+    for (size_t i = 0; i < m; ++i) {
+      x[cols[i]] = a[i][m] / a[i][i] / scale[cols[i]];
+      feasible = feasible && x[cols[i]] >= 0;
+    }
+    if (!feasible) continue;
+    double residual = 0;
+    for (const Point& p : points) {
+      double predicted = 0;
+      for (size_t j = 0; j < k; ++j) predicted += x[j] * p.terms[j];
+      residual += std::pow(predicted / p.seconds - 1, 2);
+    }
+    if (residual < best_residual) {
+      best_residual = residual;
+      best = x;
+    }
+  }
+  return best;
+}
+
+double rms_error(const std::vector<Point>& points, const std::vector<double>& x) {
+  double s = 0;
+  for (const Point& p : points) {
+    double predicted = 0;
+    for (size_t j = 0; j < x.size(); ++j) predicted += x[j] * p.terms[j];
+    s += std::pow(predicted / p.seconds - 1, 2);
+  }
+  return std::sqrt(s / double(points.size()));
+}
+
+// Ring coefficients of a group's calls and bytes: seconds = alpha·calls_term + beta·bytes_term.
+void add_ring_terms(int p, double calls, double bytes, std::vector<double>& terms) {
+  if (p <= 1) return;
+  terms[0] += 2.0 * (p - 1) * calls;
+  terms[1] += 2.0 * (p - 1) / p * bytes;
+}
+
+}  // namespace
+
+Calibration calibrate(const std::vector<std::string>& paths, const std::string& name) {
+  if (paths.empty()) throw InputError("", "--calibrate", "no traces given");
+  std::vector<Point> compute, comm;
+  std::vector<double> imbalances;
+  for (const std::string& path : paths) {
+    const Trace t = read_trace(path);
+    std::map<int, std::vector<size_t>> rows_by_stage;
+    // The first row of an invocation carries the warm-up (first-touch allocations, GEMM primitive creation).
+    for (size_t i = 1; i < t.stage.rows; ++i) rows_by_stage[int(t.stage.at(i))].push_back(i);
+    for (const auto& [stage, rows] : rows_by_stage) {
+      std::vector<double> compute_s, comm_s, tp_bytes, dp_bytes;
+      Point c{{0, 0, 0}, 0}, n{{0, 0}, 0};
+      for (const size_t i : rows) {
+        const StepWork w = step_work(t.shape, t.T, rank_step(t, i));
+        c.terms[0] += w.gemm_flops() / double(rows.size());
+        c.terms[1] += w.gemm_calls() / double(rows.size());
+        c.terms[2] += w.elementwise_bytes / double(rows.size());
+        compute_s.push_back(mean_over_ranks(t.compute, i));
+        comm_s.push_back(mean_over_ranks(t.comm, i));
+        tp_bytes.push_back(t.tp_bytes.at(i));
+        dp_bytes.push_back(t.dp_bytes.at(i));
+        add_ring_terms(t.tp, w.tp.calls / double(rows.size()), 0, n.terms);
+        add_ring_terms(t.dp, w.dp.calls / double(rows.size()), 0, n.terms);
+        if (t.compute.cols > 1) imbalances.push_back(max_over_ranks(t.compute, i) / mean_over_ranks(t.compute, i));
+      }
+      c.seconds = median(compute_s);
+      if (c.seconds > 0) compute.push_back(c);
+      // The bytes the trainer counted, rank 0's: the model's counts only say how many calls they came in.
+      add_ring_terms(t.tp, 0, median(tp_bytes), n.terms);
+      add_ring_terms(t.dp, 0, median(dp_bytes), n.terms);
+      n.seconds = median(comm_s);
+      if (t.tp * t.dp > 1 && n.seconds > 0) comm.push_back(n);
+    }
+  }
+
+  Calibration cal;
+  Cluster& c = cal.cluster;
+  c.name = name;
+  c.sources = {"measured: est training traces, fitted by est simulate --calibrate"};
+  const std::vector<double> x = compute.size() >= 3 ? fit_nonnegative(compute) : std::vector<double>{};
+  if (x.empty() || x[0] <= 0 || x[2] <= 0)
+    throw InputError("", "--calibrate",
+                     "the traces cannot separate the GEMM rate from the memory bandwidth: give runs whose tokens "
+                     "per step (batch_size x seq_len) differ widely, e.g. 64 and 2048 (AdamW's traffic does not "
+                     "grow with them, the GEMMs' work does)");
+  c.peak_flops = 1 / x[0];
+  c.gemm = {1.0, 0.0, x[1]};
+  c.memory_bandwidth = 1 / x[2];
+  c.imbalance = imbalances.empty() ? 1.0 : std::max(1.0, median(imbalances));
+  cal.compute_points = int(compute.size());
+  cal.compute_rms_error = rms_error(compute, x);
+  if (!comm.empty()) {
+    const std::vector<double> ab = fit_nonnegative(comm);
+    if (!ab.empty()) {
+      c.intra = {ab[0], ab[1]};
+      cal.comm_rms_error = rms_error(comm, ab);
+    }
+    cal.comm_points = int(comm.size());
+  }
+  // One machine: nothing to tell the links between nodes apart from those inside one.
+  c.inter = c.intra;
+  c.allreduce = AllreduceAlgorithm::ring;
+  c.description = "fitted to " + std::to_string(paths.size()) + " trace(s)";
+  return cal;
+}
+
+std::string format_calibration(const Calibration& cal, const std::vector<std::string>& traces) {
+  char when[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::string header = "Calibrated by est simulate --calibrate at " + std::string(when) + " from:\n";
+  for (const std::string& t : traces) header += "  " + t + "\n";
+  char fit[240];
+  std::snprintf(fit, sizeof fit,
+                "Fit: %d compute medians (rms relative error %.3f), %d communication medians (rms %.3f).\n",
+                cal.compute_points, cal.compute_rms_error, cal.comm_points, cal.comm_rms_error);
+  header += fit;
+  header +=
+      "peak_flops is the fitted GEMM rate (peak x efficiency, so efficiency is 1); a fixed cost per GEMM and a\n"
+      "saturation work are the same term to a linear fit, so it is all in launch_seconds and half_rate_flops is 0.\n"
+      "network.inter repeats network.intra: the traces come from one node. power_watts is not measured (0).";
+  if (cal.comm_points == 0) header += "\nNo multi-rank traces: alpha and beta are 0 (not calibrated).";
+  return format_cluster(cal.cluster, header);
+}
+
+}  // namespace est

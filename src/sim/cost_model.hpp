@@ -1,0 +1,59 @@
+#pragma once
+// The analytic cost of one training step on one rank: the GEMMs it runs (the shapes of est/flops.cpp's count,
+// so the FLOPs agree with `est flops`), the bytes its elementwise kernels and AdamW move, and the tensor- and
+// data-parallel all-reduces it joins; and their seconds on a Cluster. The calibration fits the same terms.
+#include <vector>
+
+#include "model/shape.hpp"
+#include "sim/cluster.hpp"
+
+namespace est {
+
+// `calls` GEMMs of `flops` each.
+struct GemmWork {
+  double flops = 0, calls = 0;
+};
+
+// `calls` all-reduces over a group of `group` ranks moving `bytes` in total; inter_node: the group spans nodes.
+struct CollectiveWork {
+  int group = 1;
+  bool inter_node = false;
+  double calls = 0, bytes = 0;
+};
+
+struct StepWork {
+  std::vector<GemmWork> gemms;
+  double elementwise_bytes = 0;
+  CollectiveWork tp, dp;
+
+  double gemm_flops() const;
+  double gemm_calls() const;
+};
+
+// One rank's share of a step: `sequences` of T tokens through `active_layers` layers (a mean over a stage may be
+// fractional) with this rank's `heads` and `neurons` in each. tp/dp and the placement flags describe its groups.
+struct RankStep {
+  double sequences = 1, active_layers = 0, heads = 0, neurons = 0;
+  int tp = 1, dp = 1;
+  bool tp_inter_node = false, dp_inter_node = false;
+};
+
+StepWork step_work(const ModelShape& s, int T, const RankStep& r);
+
+// launch + W / (peak * efficiency * W / (W + half_rate)) = launch + (W + half_rate) / (peak * efficiency), per call.
+double gemm_seconds(const Cluster& c, const GemmWork& g);
+// Alpha-beta all-reduce: ring 2(p-1)·alpha per call + 2(p-1)/p·bytes·beta; tree 2·ceil(log2 p)·(alpha per call +
+// bytes·beta); automatic: the faster of the two.
+double allreduce_seconds(AllreduceAlgorithm algorithm, const Link& link, int p, double calls, double bytes);
+double collective_seconds(const Cluster& c, const CollectiveWork& w);
+
+struct StepCost {
+  double compute_seconds = 0, tp_comm_seconds = 0, dp_comm_seconds = 0;
+  double step_seconds() const { return compute_seconds + tp_comm_seconds + dp_comm_seconds; }
+};
+
+// Compute (GEMMs and elementwise traffic, times the cluster's imbalance) and communication, not overlapped, as
+// the trainer runs them.
+StepCost step_cost(const Cluster& c, const StepWork& w);
+
+}  // namespace est

@@ -1,0 +1,142 @@
+#include "sim/simulation.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "est/flops.hpp"
+#include "est/sampler.hpp"
+#include "sim/cost_model.hpp"
+#include "train/trainer.hpp"
+
+namespace est {
+namespace {
+
+using nlohmann::json;
+
+// The tensor-parallel group is consecutive ranks, the data-parallel group strided by tp: each leaves the node
+// once it is larger than what a node holds.
+RankStep rank_step(const ScalingPoint& p, int ranks_per_node) {
+  RankStep r;
+  r.sequences = p.per_rank_batch;
+  r.tp = p.tp;
+  r.dp = p.dp;
+  r.tp_inter_node = p.tp > ranks_per_node;
+  r.dp_inter_node = p.ranks > ranks_per_node;
+  return r;
+}
+
+// The slowest tensor-parallel rank sets the pace: it holds the rounded-up share of the units.
+double local_units(int units, int tp) { return std::ceil(double(units) / tp); }
+
+json run_totals(const Cluster& c, const ScalingPoint& p, int T, int64_t steps, double run_seconds) {
+  const double energy = c.power_watts * p.nodes * run_seconds;
+  return {{"step_seconds", steps > 0 ? run_seconds / double(steps) : 0.0},
+          {"run_seconds", run_seconds},
+          {"energy_joules", energy},
+          {"tokens_per_second", run_seconds > 0 ? double(steps) * p.global_batch * T / run_seconds : 0.0}};
+}
+
+double saving(double est, double baseline) { return baseline > 0 ? 1.0 - est / baseline : 0.0; }
+
+}  // namespace
+
+json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoint& point) {
+  const ModelShape shape = cfg.shape();
+  const int T = cfg.model.seq_len;
+  const int ranks_per_node = point.ranks / point.nodes;
+  const Schedule schedule = schedule_for(cfg, shape);
+  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
+  const ScheduleFlops flops =
+      schedule_flops(shape, T, int64_t(point.global_batch) * T, schedule, sampler, cfg.train.steps);
+
+  json stages = json::array();
+  double est_seconds = 0;
+  for (const StageFlops& f : flops.stages) {
+    const StageSpec& spec = schedule.stages[f.stage];
+    const int64_t steps = f.end_step - f.first_step;
+    double layers = 0;  // mean active layers over the stage's draws
+    for (int64_t step = f.first_step; step < f.end_step; ++step) {
+      const auto mask = sampler.sample_layers(spec, step);
+      for (const bool active : mask) layers += active;
+    }
+    RankStep r = rank_step(point, ranks_per_node);
+    r.active_layers = steps > 0 ? layers / double(steps) : 0.0;
+    r.heads = local_units(count_for(spec.p_heads, shape.n_head), point.tp);
+    r.neurons = local_units(count_for(spec.p_mlp, 4 * shape.n_embd), point.tp);
+    const StepCost cost = step_cost(cluster, step_work(shape, T, r));
+    est_seconds += double(steps) * cost.step_seconds();
+    stages.push_back({{"stage", f.stage + 1},
+                      {"steps", steps},
+                      {"step_seconds", cost.step_seconds()},
+                      {"compute_seconds", cost.compute_seconds},
+                      {"tp_comm_seconds", cost.tp_comm_seconds},
+                      {"dp_comm_seconds", cost.dp_comm_seconds},
+                      {"imbalance", cluster.imbalance}});
+  }
+
+  RankStep full = rank_step(point, ranks_per_node);
+  full.active_layers = shape.n_layer;
+  full.heads = local_units(shape.n_head, point.tp);
+  full.neurons = local_units(4 * shape.n_embd, point.tp);
+  const double baseline_seconds =
+      double(cfg.train.steps) * step_cost(cluster, step_work(shape, T, full)).step_seconds();
+
+  const json est = run_totals(cluster, point, T, cfg.train.steps, est_seconds);
+  const json baseline = run_totals(cluster, point, T, cfg.train.steps, baseline_seconds);
+  return {{"nodes", point.nodes},
+          {"ranks", point.ranks},
+          {"tp", point.tp},
+          {"dp", point.dp},
+          {"global_batch", point.global_batch},
+          {"per_rank_batch", point.per_rank_batch},
+          {"stages", stages},
+          {"est", est},
+          {"baseline", baseline},
+          {"time_saving", saving(est_seconds, baseline_seconds)},
+          {"energy_saving", saving(est["energy_joules"].get<double>(), baseline["energy_joules"].get<double>())}};
+}
+
+json simulate(const Config& cfg, const Cluster& cluster, const ScalingRequest& request) {
+  json points = json::array();
+  for (const ScalingPoint& p : plan_scaling(cfg, request)) points.push_back(simulate_point(cfg, cluster, p));
+  return {{"cluster", cluster.name},
+          {"config", cfg.path},
+          {"mode", to_string(request.mode)},
+          {"points", points}};
+}
+
+std::string format_simulation(const json& sim) {
+  std::string out;
+  char line[240];
+  std::snprintf(line, sizeof line, "%s on %s, %s scaling\n", sim["config"].get<std::string>().c_str(),
+                sim["cluster"].get<std::string>().c_str(), sim["mode"].get<std::string>().c_str());
+  out += line;
+  for (const json& p : sim["points"]) {
+    std::snprintf(line, sizeof line, "\n%d node(s), %d ranks (tp %d x dp %d), batch %d (%.3g per dp rank)\n",
+                  p["nodes"].get<int>(), p["ranks"].get<int>(), p["tp"].get<int>(), p["dp"].get<int>(),
+                  p["global_batch"].get<int>(), p["per_rank_batch"].get<double>());
+    out += line;
+    std::snprintf(line, sizeof line, "  %-6s %7s %12s %12s %12s %12s\n", "stage", "steps", "step s", "compute s",
+                  "tp comm s", "dp comm s");
+    out += line;
+    for (const json& s : p["stages"]) {
+      std::snprintf(line, sizeof line, "  %-6d %7lld %12.4e %12.4e %12.4e %12.4e\n", s["stage"].get<int>(),
+                    s["steps"].get<long long>(), s["step_seconds"].get<double>(), s["compute_seconds"].get<double>(),
+                    s["tp_comm_seconds"].get<double>(), s["dp_comm_seconds"].get<double>());
+      out += line;
+    }
+    for (const char* run : {"est", "baseline"}) {
+      const json& r = p[run];
+      std::snprintf(line, sizeof line, "  %-8s run %10.4g s  %10.4g J  %10.4g tok/s\n", run,
+                    r["run_seconds"].get<double>(), r["energy_joules"].get<double>(),
+                    r["tokens_per_second"].get<double>());
+      out += line;
+    }
+    std::snprintf(line, sizeof line, "  saving: time %.1f%%, energy %.1f%%\n", 100 * p["time_saving"].get<double>(),
+                  100 * p["energy_saving"].get<double>());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace est
