@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "config/config.hpp"
@@ -97,6 +98,14 @@ TEST(Simulator, OneFullStepOnATensorAndDataParallelRank) {
   EXPECT_NEAR(cost.tp_comm_seconds, 2 * 9 * 1e-6 + (4 * 8192 + 8) * 1e-9, 1e-15);
   // DP: the compact gradient (17568 floats) and the loss, ring of 2 in the node.
   EXPECT_NEAR(cost.dp_comm_seconds, 2 * 2 * 1e-6 + (4 * 17568 + 8) * 1e-9, 1e-15);
+  // Imbalance slows a rank that has partners to wait for, and not one alone.
+  Cluster uneven = c;
+  uneven.imbalance = 1.5;
+  EXPECT_NEAR(step_cost(uneven, w).compute_seconds, 1.5 * (gemm + elementwise), 1e-12);
+  RankStep alone = r;
+  alone.tp = alone.dp = 1;
+  EXPECT_DOUBLE_EQ(step_cost(uneven, step_work(s, 16, alone)).compute_seconds,
+                   step_cost(c, step_work(s, 16, alone)).compute_seconds);
   // A data-parallel group across nodes pays the inter-node link.
   r.dp_inter_node = true;
   EXPECT_NEAR(step_cost(c, step_work(s, 16, r)).dp_comm_seconds, 2 * 2 * 1e-5 + (4 * 17568 + 8) * 1e-8, 1e-14);
@@ -223,10 +232,16 @@ TEST(Simulator, CalibrationRecoversTheParametersTracesWereMadeWith) {
   EXPECT_NEAR(c.imbalance, 1.1, 1e-9);
   EXPECT_EQ(cal.compute_points, 8);
   EXPECT_EQ(cal.comm_points, 2);
+  EXPECT_EQ(c.ranks_per_node, 2);
   // What it writes reads back as a cluster file.
   const std::string out = dir.file("fitted.yaml");
   std::ofstream(out) << format_calibration(cal, {"a.h5"});
   EXPECT_NEAR(read_cluster(out).memory_bandwidth, c.memory_bandwidth, 1e-6 * c.memory_bandwidth);
+  // A fit without elementwise cost writes infinite bandwidth, which prices that traffic at zero.
+  Calibration free = cal;
+  free.cluster.memory_bandwidth = INFINITY;
+  std::ofstream(out) << format_calibration(free, {"a.h5"});
+  EXPECT_TRUE(std::isinf(read_cluster(out).memory_bandwidth));
 }
 
 InputError cluster_error(const std::string& text) {

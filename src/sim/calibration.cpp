@@ -246,8 +246,10 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
   if (paths.empty()) throw InputError("", "--calibrate", "no traces given");
   std::vector<Point> compute, comm;
   std::vector<double> imbalances;
+  int most_ranks = 1;
   for (const std::string& path : paths) {
     const Trace t = read_trace(path);
+    most_ranks = std::max(most_ranks, t.tp * t.dp);
     std::map<int, std::vector<size_t>> rows_by_stage;
     // The first row of an invocation carries the warm-up (first-touch allocations, GEMM primitive creation).
     for (size_t i = 1; i < t.stage.rows; ++i) rows_by_stage[int(t.stage.at(i))].push_back(i);
@@ -281,15 +283,17 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
   Cluster& c = cal.cluster;
   c.name = name;
   c.sources = {"measured: est training traces, fitted by est simulate --calibrate"};
+  c.ranks_per_node = most_ranks;  // the traces ran on one node
   const std::vector<double> x = compute.size() >= 3 ? fit_nonnegative(compute) : std::vector<double>{};
-  if (x.empty() || x[0] <= 0 || x[2] <= 0)
+  if (x.empty() || x[0] <= 0)
     throw InputError("", "--calibrate",
-                     "the traces cannot separate the GEMM rate from the memory bandwidth: give runs whose tokens "
-                     "per step (batch_size x seq_len) differ widely, e.g. 64 and 2048 (AdamW's traffic does not "
-                     "grow with them, the GEMMs' work does)");
+                     "the traces do not determine a GEMM rate: give runs whose tokens per step (batch_size x "
+                     "seq_len) differ widely, e.g. 64 and 2048 (AdamW's traffic does not grow with them, the "
+                     "GEMMs' work does)");
   c.peak_flops = 1 / x[0];
   c.gemm = {1.0, 0.0, x[1]};
-  c.memory_bandwidth = 1 / x[2];
+  // Zero: the elementwise traffic is lost in the GEMM terms and the noise; infinite bandwidth says so.
+  c.memory_bandwidth = x[2] > 0 ? 1 / x[2] : INFINITY;
   c.imbalance = imbalances.empty() ? 1.0 : std::max(1.0, median(imbalances));
   cal.compute_points = int(compute.size());
   cal.compute_rms_error = rms_error(compute, x);
@@ -323,6 +327,8 @@ std::string format_calibration(const Calibration& cal, const std::vector<std::st
       "peak_flops is the fitted GEMM rate (peak x efficiency, so efficiency is 1); a fixed cost per GEMM and a\n"
       "saturation work are the same term to a linear fit, so it is all in launch_seconds and half_rate_flops is 0.\n"
       "network.inter repeats network.intra: the traces come from one node. power_watts is not measured (0).";
+  if (std::isinf(cal.cluster.memory_bandwidth))
+    header += "\nmemory_bandwidth .inf: the fit found no elementwise cost beyond the GEMM terms and the noise.";
   if (cal.comm_points == 0) header += "\nNo multi-rank traces: alpha and beta are 0 (not calibrated).";
   return format_cluster(cal.cluster, header);
 }

@@ -44,6 +44,13 @@ class Section {
     return x;
   }
 
+  // A positive number or .inf (the cost it divides is taken as zero).
+  double positive_or_infinite(const std::string& key) const {
+    const double x = scalar<double>(key, "a number");
+    if (!(x > 0)) fail(key, "must be a positive number or .inf");
+    return x;
+  }
+
   double non_negative(const std::string& key) const {
     const double x = scalar<double>(key, "a number");
     if (!(x >= 0) || !std::isfinite(x)) fail(key, "must be >= 0");
@@ -97,6 +104,7 @@ AllreduceAlgorithm read_algorithm(const Section& s) {
 }
 
 std::string number(double x) {
+  if (std::isinf(x)) return ".inf";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", x);
   return buf;
@@ -140,7 +148,7 @@ Cluster read_cluster(const std::string& path) {
   if (c.gemm.efficiency > 1) gemm.fail("efficiency", "must be in (0, 1]");
   c.gemm.half_rate_flops = gemm.non_negative("half_rate_flops");
   c.gemm.launch_seconds = gemm.non_negative("launch_seconds");
-  c.memory_bandwidth = node.positive("memory_bandwidth");
+  c.memory_bandwidth = node.positive_or_infinite("memory_bandwidth");
   c.imbalance = node.positive("imbalance");
   if (c.imbalance < 1) node.fail("imbalance", "must be >= 1 (max over mean compute)");
   c.power_watts = node.non_negative("power_watts");

@@ -26,7 +26,7 @@ struct Cluster {
   int ranks_per_node = 1;
   double peak_flops = 0;        // per rank
   GemmRate gemm;
-  double memory_bandwidth = 0;  // bytes/s per rank, for the elementwise kernels
+  double memory_bandwidth = 0;  // bytes/s per rank, for the elementwise kernels; infinite: folded into the GEMMs
   double imbalance = 1;         // max/mean compute over ranks; multiplies compute time
   double power_watts = 0;       // per node
   Link intra, inter;

@@ -89,7 +89,9 @@ double collective_seconds(const Cluster& c, const CollectiveWork& w) {
 StepCost step_cost(const Cluster& c, const StepWork& w) {
   double compute = w.elementwise_bytes / c.memory_bandwidth;
   for (const GemmWork& g : w.gemms) compute += gemm_seconds(c, g);
-  return {compute * c.imbalance, collective_seconds(c, w.tp), collective_seconds(c, w.dp)};
+  // A rank alone waits for nobody.
+  const bool alone = w.tp.group <= 1 && w.dp.group <= 1;
+  return {alone ? compute : compute * c.imbalance, collective_seconds(c, w.tp), collective_seconds(c, w.dp)};
 }
 
 }  // namespace est

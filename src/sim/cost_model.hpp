@@ -52,8 +52,8 @@ struct StepCost {
   double step_seconds() const { return compute_seconds + tp_comm_seconds + dp_comm_seconds; }
 };
 
-// Compute (GEMMs and elementwise traffic, times the cluster's imbalance) and communication, not overlapped, as
-// the trainer runs them.
+// Compute (GEMMs and elementwise traffic, times the cluster's imbalance where the rank has partners) and
+// communication, not overlapped, as the trainer runs them.
 StepCost step_cost(const Cluster& c, const StepWork& w);
 
 }  // namespace est
