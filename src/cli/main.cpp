@@ -144,7 +144,9 @@ int run(int argc, char** argv) {
   simulate->add_option("--ranks-per-node", sim_request.ranks_per_node,
                        "MPI ranks per node (default: the cluster's node.ranks_per_node)");
   simulate->add_flag("--json", as_json, "Print JSON");
-  simulate->add_option("--calibrate", calibration_traces, "Instead: fit a cluster file to these trace.h5 files");
+  simulate->add_option("--calibrate", calibration_traces, "Instead: fit a cluster file to these trace.h5 files")
+      ->excludes("--config")
+      ->excludes("--cluster");
   simulate->add_option("--out", cluster_out, "The cluster file --calibrate writes");
   simulate->add_option("--name", cluster_name, "Its name");
 
