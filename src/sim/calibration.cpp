@@ -255,26 +255,28 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
     for (size_t i = 1; i < t.stage.rows; ++i) rows_by_stage[int(t.stage.at(i))].push_back(i);
     for (const auto& [stage, rows] : rows_by_stage) {
       std::vector<double> compute_s, comm_s, tp_bytes, dp_bytes;
-      Point c{{0, 0, 0}, 0}, n{{0, 0}, 0};
+      Point c{{0, 0, 0}, 0};
+      double tp_calls = 0, dp_calls = 0;
+      const double share = 1.0 / double(rows.size());  // of the stage's mean
       for (const size_t i : rows) {
         const StepWork w = step_work(t.shape, t.T, rank_step(t, i));
-        c.terms[0] += w.gemm_flops() / double(rows.size());
-        c.terms[1] += w.gemm_calls() / double(rows.size());
-        c.terms[2] += w.elementwise_bytes / double(rows.size());
+        c.terms[0] += share * w.gemm_flops();
+        c.terms[1] += share * w.gemm_calls();
+        c.terms[2] += share * w.elementwise_bytes;
+        tp_calls += share * w.tp.calls;
+        dp_calls += share * w.dp.calls;
         compute_s.push_back(mean_over_ranks(t.compute, i));
         comm_s.push_back(mean_over_ranks(t.comm, i));
         tp_bytes.push_back(t.tp_bytes.at(i));
         dp_bytes.push_back(t.dp_bytes.at(i));
-        add_ring_terms(t.tp, w.tp.calls / double(rows.size()), 0, n.terms);
-        add_ring_terms(t.dp, w.dp.calls / double(rows.size()), 0, n.terms);
         if (t.compute.cols > 1) imbalances.push_back(max_over_ranks(t.compute, i) / mean_over_ranks(t.compute, i));
       }
       c.seconds = median(compute_s);
       if (c.seconds > 0) compute.push_back(c);
-      // The bytes the trainer counted, rank 0's: the model's counts only say how many calls they came in.
-      add_ring_terms(t.tp, 0, median(tp_bytes), n.terms);
-      add_ring_terms(t.dp, 0, median(dp_bytes), n.terms);
-      n.seconds = median(comm_s);
+      // The bytes are the ones the trainer counted (rank 0's); the model only says how many calls carried them.
+      Point n{{0, 0}, median(comm_s)};
+      add_ring_terms(t.tp, tp_calls, median(tp_bytes), n.terms);
+      add_ring_terms(t.dp, dp_calls, median(dp_bytes), n.terms);
       if (t.tp * t.dp > 1 && n.seconds > 0) comm.push_back(n);
     }
   }
