@@ -166,6 +166,17 @@ TEST(Simulator, CommunicationAndLaunchesShrinkTheSaving) {
   EXPECT_LT(point["time_saving"].get<double>(), flops_report(cfg)["saving"].get<double>());
 }
 
+TEST(Simulator, TheRankWithTheLargerShareOfAnUnevenBatchSetsThePace) {
+  TempDir dir;
+  const Cluster c = cluster_from(dir, kRoundCluster);
+  const Config cfg = est_config();
+  // 4 sequences over 3 data-parallel ranks: one rank has 2, as every rank does with 6.
+  const ScalingPoint uneven{1, 3, 1, 3, 4, 4.0 / 3};
+  const ScalingPoint even{1, 3, 1, 3, 6, 2.0};
+  EXPECT_DOUBLE_EQ(simulate_point(cfg, c, uneven)["stages"][2]["compute_seconds"].get<double>(),
+                   simulate_point(cfg, c, even)["stages"][2]["compute_seconds"].get<double>());
+}
+
 // Traces whose seconds are the cost model's on `truth`, at 1 rank for three shapes and at 2 ranks (dp 2, one
 // rank 10% slower than the other).
 std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& truth) {

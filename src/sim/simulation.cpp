@@ -13,11 +13,12 @@ namespace {
 
 using nlohmann::json;
 
+// The rank with the most work sets the pace: of an uneven split of the batch it holds the rounded-up share.
 // The tensor-parallel group is consecutive ranks, the data-parallel group strided by tp: each leaves the node
 // once it is larger than what a node holds.
 RankStep rank_step(const ScalingPoint& p, int ranks_per_node) {
   RankStep r;
-  r.sequences = p.per_rank_batch;
+  r.sequences = std::ceil(p.per_rank_batch);
   r.tp = p.tp;
   r.dp = p.dp;
   r.tp_inter_node = p.tp > ranks_per_node;
@@ -25,7 +26,7 @@ RankStep rank_step(const ScalingPoint& p, int ranks_per_node) {
   return r;
 }
 
-// The slowest tensor-parallel rank sets the pace: it holds the rounded-up share of the units.
+// Likewise of the heads and neurons split over the tensor-parallel ranks.
 double local_units(int units, int tp) { return std::ceil(double(units) / tp); }
 
 json run_totals(const Cluster& c, const ScalingPoint& p, int T, int64_t steps, double run_seconds) {
