@@ -68,7 +68,7 @@ struct ParallelConfig {
 struct OutputConfig {
   std::string dir;         // default runs/<config file stem>
   bool save_model = true;  // llm.c model file <dir>/model.bin at the end
-  int checkpoint_every = 0;  // HDF5 checkpoint every N steps (0: only when stopping early); <dir>/checkpoints
+  int checkpoint_every = 0;  // HDF5 checkpoint every N steps (0: only when stopping early, and last under --resume auto)
   int keep = 3;              // checkpoints kept (the newest)
   bool trace = true;         // <dir>/trace.h5, one row per step
 };

@@ -138,6 +138,8 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
   lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps};
   inputs_.resize(size_t(max_share) * T);
   targets_.resize(size_t(max_share) * T);
+  // A managed run (requeued or chained jobs) also checkpoints its last step, so a later job sees it complete.
+  checkpoint_last_ = cfg_.output.checkpoint_every > 0 || resume == "auto";
   if (!resume.empty()) resume_from(resume);
 }
 
@@ -407,7 +409,8 @@ nlohmann::json Trainer::run() {
       trace_seconds += seconds_since(tt);
     }
     const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && !last);
-    if (stopping || (cfg_.output.checkpoint_every > 0 && ((step + 1) % cfg_.output.checkpoint_every == 0 || last))) {
+    if (stopping || (last && checkpoint_last_) ||
+        (cfg_.output.checkpoint_every > 0 && (step + 1) % cfg_.output.checkpoint_every == 0)) {
       if (trace) {
         const auto tt = Clock::now();
         trace->flush();  // the trace holds every step the checkpoint does

@@ -67,6 +67,7 @@ class Trainer {
   std::vector<float> losses_;
   int64_t start_step_ = 0;
   double prior_flops_ = 0, prior_seconds_ = 0;  // of the steps before a resume
+  bool checkpoint_last_ = false;
   double checkpoint_seconds_ = 0;
   int stop_signal_ = 0;
   int64_t stopped_at_ = 0;  // the step a run stopped early after (0: it did not)
