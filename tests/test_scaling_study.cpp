@@ -11,6 +11,7 @@
 
 #include "input_error.hpp"
 #include "jobs/scaling_study.hpp"
+#include "sim/simulation.hpp"
 #include "test_util.hpp"
 
 namespace est {
@@ -118,6 +119,24 @@ TEST(ScalingStudy, RefusesANonEmptyOutDirectoryUnlessForcedOverAnEarlierStudy) {
   EXPECT_FALSE(fs::exists(s.file("strong-n1.sbatch")));  // replaced, not merged
 }
 
+TEST(ScalingStudy, WithAClusterEachPointCarriesItsSimulation) {
+  Study s;
+  s.request.cluster_path = EST_SOURCE_DIR "/jobs/clusters/h100-ib-ndr.yaml";
+  const auto manifest = s.write();
+  EXPECT_EQ(manifest["cluster"]["name"], read_cluster(s.request.cluster_path).name);
+  const Config cfg = load_config(s.request.config_path);
+  ScalingRequest plan;
+  plan.nodes = {1, 2, 4};
+  plan.ranks_per_node = 2;
+  const auto points = plan_scaling(cfg, plan);
+  ASSERT_EQ(manifest["points"].size(), points.size());
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& simulated = manifest["points"][i]["simulated"];
+    EXPECT_EQ(simulated, simulate_point(cfg, read_cluster(s.request.cluster_path), points[i]));
+    EXPECT_GT(simulated["est"]["step_seconds"].get<double>(), 0);
+  }
+}
+
 TEST(ScalingStudy, BadInputIsOneErrorNamingTheOptionAndWritesNothing) {
   const std::pair<std::string, std::function<void(ScalingStudyRequest&)>> cases[] = {
       {"--mode", [](auto& r) { r.mode = "medium"; }},
@@ -127,6 +146,7 @@ TEST(ScalingStudy, BadInputIsOneErrorNamingTheOptionAndWritesNothing) {
       {"--time", [](auto& r) { r.time_limit = "90"; }},
       {"train.batch_size", [](auto& r) { r.nodes = "1,16"; }},  // 16 sequences, 32 ranks
       {"model.n_layers", [](auto& r) { r.overrides = {"model.n_layers=3"}; }},
+      {"file", [](auto& r) { r.cluster_path = "/nonexistent/cluster.yaml"; }},
   };
   for (const auto& [key, spoil] : cases) {
     Study s;

@@ -164,6 +164,7 @@ int run(int argc, char** argv) {
   scaling->add_option("--time", study.time_limit, "Time limit of every job, HH:MM:SS");
   scaling->add_option("--out", study.out_dir, "Study directory (scripts, config.yaml, manifest.json)")->required();
   scaling->add_flag("--force", study.force, "Replace an earlier study in --out");
+  scaling->add_option("--cluster", study.cluster_path, "Cluster file: record est simulate's prediction per point");
 
   try {
     app.parse(argc, argv);

@@ -4,11 +4,13 @@
 
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "config/config.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
+#include "sim/simulation.hpp"
 
 namespace est {
 namespace {
@@ -100,6 +102,8 @@ nlohmann::json write_scaling_study(const ScalingStudyRequest& request, const Stu
   check_out_dir(request.out_dir, request.force);
   const Config cfg = load_config(request.config_path, request.overrides);
   const std::vector<ScalingPoint> points = plan_scaling(cfg, plan_request);
+  const std::optional<Cluster> cluster =
+      request.cluster_path.empty() ? std::nullopt : std::optional<Cluster>(read_cluster(request.cluster_path));
 
   const fs::path dir = fs::absolute(request.out_dir).lexically_normal();
   nlohmann::json manifest = {
@@ -113,6 +117,9 @@ nlohmann::json write_scaling_study(const ScalingStudyRequest& request, const Stu
       {"launcher", request.launcher},
       {"time_limit", request.time_limit},
       {"created", iso_utc_now()},
+      {"cluster", cluster ? nlohmann::json{{"file", fs::absolute(request.cluster_path).lexically_normal().string()},
+                                           {"name", cluster->name}}
+                          : nlohmann::json()},
       {"points", nlohmann::json::array()},
   };
   std::vector<std::pair<std::string, std::string>> files = {{"config.yaml", cfg.yaml_text + "\n"}};
@@ -129,7 +136,7 @@ nlohmann::json write_scaling_study(const ScalingStudyRequest& request, const Stu
                                   {"output_dir", name},
                                   {"trace", name + "/trace.h5"},
                                   {"log", name + ".log"},
-                                  {"simulated", nullptr}});
+                                  {"simulated", cluster ? simulate_point(cfg, *cluster, p) : nlohmann::json()}});
   }
   files.emplace_back("manifest.json", manifest.dump(2) + "\n");
 

@@ -21,6 +21,7 @@ struct ScalingStudyRequest {
   std::string time_limit = "01:00:00";  // sbatch --time of every point
   std::string out_dir;
   bool force = false;  // replace a non-empty out_dir
+  std::string cluster_path;  // a cluster file: each point carries est simulate's prediction ("" : none)
 };
 
 // Where the generated scripts find things; absolute paths.
@@ -34,8 +35,8 @@ struct StudyTools {
 StudyTools default_study_tools();
 
 // Writes the study into request.out_dir all at once (built under a temporary name, then renamed) and returns the
-// manifest. InputError for bad input (config, nodes, mode, a point that cannot run, launcher, time, a non-empty
-// out_dir without force); nothing is left behind then.
+// manifest. InputError for bad input (config, nodes, mode, a point that cannot run, launcher, time, cluster file,
+// a non-empty out_dir without force); nothing is left behind then.
 nlohmann::json write_scaling_study(const ScalingStudyRequest& request, const StudyTools& tools);
 
 }  // namespace est
