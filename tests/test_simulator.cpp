@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <thread>
 
 #include "config/config.hpp"
 #include "est/flops.hpp"
@@ -28,6 +29,7 @@ description: round numbers for hand arithmetic
 sources: ["test"]
 node:
   ranks_per_node: 4
+  cores: 8
   peak_flops: 1.0e12
   gemm: {efficiency: 0.5, half_rate_flops: 1.0e9, launch_seconds: 1.0e-5}
   memory_bandwidth: 1.0e11
@@ -111,6 +113,39 @@ TEST(Simulator, OneFullStepOnATensorAndDataParallelRank) {
   EXPECT_NEAR(step_cost(c, step_work(s, 16, r)).dp_comm_seconds, 2 * 2 * 1e-5 + (4 * 17568 + 8) * 1e-8, 1e-14);
 }
 
+TEST(Simulator, RanksSharingCoresComputeThatMuchSlower) {
+  TempDir dir;
+  const Cluster c = cluster_from(dir, kRoundCluster);
+  // 8 cores: 4 ranks x 2 threads fill them; x 3 threads is 12 threads on 8 cores, 1.5 times slower; threads 0
+  // (one per core) puts 4 x 8 = 32 threads on them.
+  EXPECT_DOUBLE_EQ(oversubscription(c, 4, 2), 1.0);
+  EXPECT_DOUBLE_EQ(oversubscription(c, 2, 1), 1.0);  // idle cores do not speed a rank up
+  EXPECT_DOUBLE_EQ(oversubscription(c, 4, 3), 1.5);
+  EXPECT_DOUBLE_EQ(oversubscription(c, 4, 0), 4.0);
+  Cluster gpus = c;
+  gpus.cores = INFINITY;
+  EXPECT_DOUBLE_EQ(oversubscription(gpus, 8, 0), 1.0);
+  // The step of OneFullStepOnATensorAndDataParallelRank with 4 threads per rank: 16 threads on 8 cores double the
+  // compute (and imbalance multiplies on top); the all-reduces are as they were.
+  const ModelShape s = test::small_shape(2, 2, 32, 128, 16);
+  RankStep r;
+  r.sequences = 2;
+  r.active_layers = 2;
+  r.heads = 1;
+  r.neurons = 64;
+  r.tp = r.dp = 2;
+  r.ranks_on_node = 4;
+  const StepCost fits = step_cost(c, step_work(s, 16, r));
+  r.threads = 4;
+  const StepCost shared = step_cost(c, step_work(s, 16, r));
+  EXPECT_NEAR(shared.compute_seconds, 2 * fits.compute_seconds, 1e-15);
+  EXPECT_DOUBLE_EQ(shared.tp_comm_seconds, fits.tp_comm_seconds);
+  EXPECT_DOUBLE_EQ(shared.dp_comm_seconds, fits.dp_comm_seconds);
+  Cluster uneven = c;
+  uneven.imbalance = 1.5;
+  EXPECT_NEAR(step_cost(uneven, step_work(s, 16, r)).compute_seconds, 3 * fits.compute_seconds, 1e-15);
+}
+
 TEST(Simulator, GemmFlopsAgreeWithEstFlops) {
   const ModelShape s = test::small_shape(4, 4, 64, 256, 32);
   for (const auto& [layers, heads, neurons] : {std::tuple{4, 4, 256}, {2, 2, 128}, {3, 1, 37}}) {
@@ -155,6 +190,20 @@ TEST(Simulator, EstSavingIsTheFlopsSavingWhenOnlyFlopsCost) {
   EXPECT_NEAR(point["est"]["energy_joules"].get<double>(), 1000 * point["est"]["run_seconds"].get<double>(), 1e-9);
 }
 
+TEST(Simulator, RuntimeThreadsOfTheRanksOnANodeSetTheOversubscription) {
+  TempDir dir;
+  const Cluster c = cluster_from(dir, kRoundCluster);
+  Config cfg = est_config();
+  const ScalingPoint four{1, 4, 2, 2, 4, 2.0};  // 4 ranks on the node's 8 cores
+  cfg.runtime.threads = 2;
+  const auto fits = simulate_point(cfg, c, four)["stages"][2];
+  cfg.runtime.threads = 4;
+  const auto shared = simulate_point(cfg, c, four)["stages"][2];
+  EXPECT_DOUBLE_EQ(fits["oversubscription"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(shared["oversubscription"].get<double>(), 2.0);
+  EXPECT_NEAR(shared["compute_seconds"].get<double>(), 2 * fits["compute_seconds"].get<double>(), 1e-15);
+}
+
 TEST(Simulator, CommunicationAndLaunchesShrinkTheSaving) {
   TempDir dir;
   const Cluster c = cluster_from(dir, kRoundCluster);
@@ -178,8 +227,8 @@ TEST(Simulator, TheRankWithTheLargerShareOfAnUnevenBatchSetsThePace) {
 }
 
 // Traces whose seconds are the cost model's on `truth`, at 1 rank for three shapes and at 2 ranks (dp 2, one
-// rank 10% slower than the other).
-std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& truth) {
+// rank 10% slower than the other), of runs with `threads` compute threads per rank.
+std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& truth, int threads = 1) {
   struct Run {
     int T, batch, dp;
   };
@@ -188,7 +237,8 @@ std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& tru
     const std::string path = dir.file("trace_" + std::to_string(paths.size()) + ".h5");
     TraceMetadata m;
     m.config_yaml = "model:\n  n_layer: 4\n  n_head: 4\n  n_embd: 64\n  seq_len: " + std::to_string(run.T) +
-                    "\n  vocab_size: 256\ntrain:\n  batch_size: " + std::to_string(run.batch) + "\n";
+                    "\n  vocab_size: 256\ntrain:\n  batch_size: " + std::to_string(run.batch) +
+                    "\nruntime:\n  threads: " + std::to_string(threads) + "\n";
     m.ranks = m.dp = run.dp;
     m.n_layer = 4;
     TraceWriter writer(path, m);
@@ -227,6 +277,7 @@ std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& tru
 }
 
 TEST(Simulator, CalibrationRecoversTheParametersTracesWereMadeWith) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "the 2-rank trace would oversubscribe one core";
   TempDir dir;
   Cluster truth;
   truth.peak_flops = 2e10;
@@ -244,6 +295,8 @@ TEST(Simulator, CalibrationRecoversTheParametersTracesWereMadeWith) {
   EXPECT_EQ(cal.compute_points, 8);
   EXPECT_EQ(cal.comm_points, 2);
   EXPECT_EQ(c.ranks_per_node, 2);
+  EXPECT_EQ(c.cores, double(std::thread::hardware_concurrency()));
+  EXPECT_EQ(cal.threads, std::set<int>{1});
   // What it writes reads back as a cluster file.
   const std::string out = dir.file("fitted.yaml");
   std::ofstream(out) << format_calibration(cal, {"a.h5"});
@@ -279,6 +332,8 @@ TEST(Simulator, ClusterFileErrorsNameTheFileAndKey) {
   EXPECT_EQ(cluster_error(replaced(kRoundCluster, "peak_flops: 1.0e12", "peak_flops: fast")).key(),
             "node.peak_flops");
   EXPECT_EQ(cluster_error(std::string(kRoundCluster) + "colour: blue\n").key(), "colour");
+  EXPECT_EQ(cluster_error(replaced(kRoundCluster, "  cores: 8\n", "")).key(), "node.cores");
+  EXPECT_EQ(cluster_error(replaced(kRoundCluster, "cores: 8", "cores: 0")).key(), "node.cores");
 }
 
 std::string calibration_error_key(const std::vector<std::string>& traces) {
@@ -305,6 +360,8 @@ TEST(Simulator, CalibrationErrorsForAMissingTraceOrDataset) {
     H5Fclose(f);
   }
   EXPECT_EQ(calibration_error_key({trace}), "compute_seconds");
+  // Two ranks with a thread per core each (runtime.threads 0) share the cores.
+  EXPECT_EQ(calibration_error_key({synthetic_traces(dir, truth, 0).back()}), "/@config: runtime.threads");
 }
 
 }  // namespace

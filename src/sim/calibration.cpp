@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "config/config.hpp"
 #include "input_error.hpp"
@@ -28,7 +29,7 @@ struct Table {
 struct Trace {
   std::string path;
   ModelShape shape;
-  int T = 1, batch = 1, tp = 1, dp = 1;
+  int T = 1, batch = 1, tp = 1, dp = 1, threads = 0;
   Table stage, active_layers, active_heads, active_neurons, compute, comm, tp_bytes, dp_bytes;
 };
 
@@ -69,7 +70,8 @@ int read_int(hid_t file, const char* name, const std::string& path) {
   return int(*v);
 }
 
-// The model shape and batch from the trace's effective configuration; keys it leaves out keep Config's defaults.
+// The model shape, batch and compute threads per rank from the trace's effective configuration; keys it leaves
+// out keep Config's defaults.
 void read_run(Trace& t, hid_t file) {
   const auto text = h5::read_string_attribute(file, "config", t.path);
   if (!text) throw InputError(t.path, "/@config", "missing attribute (needed for calibration)");
@@ -91,12 +93,14 @@ void read_run(Trace& t, hid_t file) {
     set(root, "model", "max_seq_len", cfg.model.max_seq_len);
     set(root, "model", "vocab_size", cfg.model.vocab_size);
     set(root, "train", "batch_size", cfg.train.batch_size);
+    set(root, "runtime", "threads", cfg.runtime.threads);
   } catch (const YAML::ParserException& e) {
     throw InputError(t.path, "/@config", e.msg);
   }
   t.shape = cfg.shape();
   t.T = cfg.model.seq_len;
   t.batch = cfg.train.batch_size;
+  t.threads = cfg.runtime.threads;
 }
 
 Trace read_trace(const std::string& path) {
@@ -244,12 +248,25 @@ void add_ring_terms(int p, double calls, double bytes, std::vector<double>& term
 
 Calibration calibrate(const std::vector<std::string>& paths, const std::string& name) {
   if (paths.empty()) throw InputError("", "--calibrate", "no traces given");
+  Calibration cal;
+  Cluster& c = cal.cluster;
+  // The traces ran on this machine, one node of it: its cores are the node's (unknown: not limiting).
+  const unsigned cores = std::thread::hardware_concurrency();
+  c.cores = cores > 0 ? double(cores) : INFINITY;
   std::vector<Point> compute, comm;
   std::vector<double> imbalances;
   int most_ranks = 1;
   for (const std::string& path : paths) {
     const Trace t = read_trace(path);
+    // On shared cores a rank waiting for a descheduled partner counts that as communication: the trace's compute
+    // and communication seconds are not the model's terms (its step is, see step_cost).
+    if (oversubscription(c, t.tp * t.dp, t.threads) > 1)
+      throw InputError(path, "/@config: runtime.threads",
+                       std::to_string(t.tp * t.dp) + " rank(s) x " + std::to_string(t.threads) +
+                           " thread(s) (0: one per core) oversubscribe this machine's " + std::to_string(cores) +
+                           " cores; calibrate on runs that fit them");
     most_ranks = std::max(most_ranks, t.tp * t.dp);
+    cal.threads.insert(t.threads);
     std::map<int, std::vector<size_t>> rows_by_stage;
     // The first row of an invocation carries the warm-up (first-touch allocations, GEMM primitive creation).
     for (size_t i = 1; i < t.stage.rows; ++i) rows_by_stage[int(t.stage.at(i))].push_back(i);
@@ -281,8 +298,6 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
     }
   }
 
-  Calibration cal;
-  Cluster& c = cal.cluster;
   c.name = name;
   c.sources = {"measured: est training traces, fitted by est simulate --calibrate"};
   c.ranks_per_node = most_ranks;  // the traces ran on one node
@@ -328,7 +343,13 @@ std::string format_calibration(const Calibration& cal, const std::vector<std::st
   header +=
       "peak_flops is the fitted GEMM rate (peak x efficiency, so efficiency is 1); a fixed cost per GEMM and a\n"
       "saturation work are the same term to a linear fit, so it is all in launch_seconds and half_rate_flops is 0.\n"
-      "network.inter repeats network.intra: the traces come from one node. power_watts is not measured (0).";
+      "network.inter repeats network.intra: the traces come from one node. power_watts is not measured (0).\n"
+      "node.cores is this machine's std::thread::hardware_concurrency(), the traces' node.";
+  std::string threads;
+  for (const int n : cal.threads) threads += (threads.empty() ? "" : ", ") + std::to_string(n);
+  header += "\nRates are a rank's at runtime.threads " + threads +
+            " (the traces'; 0: one per core): simulate at the same. node.cores\n"
+            "only slows ranks whose threads outnumber the cores; it does not speed up a rank given more threads.";
   if (std::isinf(cal.cluster.memory_bandwidth))
     header += "\nmemory_bandwidth .inf: the fit found no elementwise cost beyond the GEMM terms and the noise.";
   if (cal.comm_points == 0) header += "\nNo multi-rank traces: alpha and beta are 0 (not calibrated).";

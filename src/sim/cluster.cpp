@@ -137,11 +137,12 @@ Cluster read_cluster(const std::string& path) {
   c.description = root.text("description");
   c.sources = root.strings("sources");
   const Section node = root.section(
-      "node", {"ranks_per_node", "peak_flops", "gemm", "memory_bandwidth", "imbalance", "power_watts"});
+      "node", {"ranks_per_node", "cores", "peak_flops", "gemm", "memory_bandwidth", "imbalance", "power_watts"});
   if (node.has("ranks_per_node")) {
     c.ranks_per_node = node.scalar<int>("ranks_per_node", "an integer");
     if (c.ranks_per_node < 1) node.fail("ranks_per_node", "must be >= 1");
   }
+  c.cores = node.positive_or_infinite("cores");
   c.peak_flops = node.positive("peak_flops");
   const Section gemm = node.section("gemm", {"efficiency", "half_rate_flops", "launch_seconds"});
   c.gemm.efficiency = gemm.positive("efficiency");
@@ -169,6 +170,7 @@ std::string format_cluster(const Cluster& c, const std::string& header) {
   for (const auto& s : c.sources) out << "  - " << quoted(s) << "\n";
   out << "node:\n"
       << "  ranks_per_node: " << c.ranks_per_node << "\n"
+      << "  cores: " << number(c.cores) << "\n"
       << "  peak_flops: " << number(c.peak_flops) << "\n"
       << "  gemm:\n"
       << "    efficiency: " << number(c.gemm.efficiency) << "\n"

@@ -1,7 +1,8 @@
 #pragma once
 // The machine a simulation predicts for (jobs/clusters/*.yaml): per-rank compute rates, the links between ranks
-// inside and across nodes, the all-reduce algorithm, power. Every key is required except node.ranks_per_node, and
-// an unknown one is an error, so a typo cannot silently fall back to a default.
+// inside and across nodes, the cores its ranks share, the all-reduce algorithm, power. Every key is required
+// except node.ranks_per_node, and an unknown one is an error, so a typo cannot silently fall back to a default.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct Cluster {
   std::string name, description;
   std::vector<std::string> sources;
   int ranks_per_node = 1;
+  // Per node, for the ranks' compute threads (GEMMs and elementwise kernels); infinite: the ranks compute on
+  // accelerators, one each, and the host cores do not limit them.
+  double cores = INFINITY;
   double peak_flops = 0;        // per rank
   GemmRate gemm;
   double memory_bandwidth = 0;  // bytes/s per rank, for the elementwise kernels; infinite: folded into the GEMMs

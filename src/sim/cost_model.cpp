@@ -62,6 +62,8 @@ StepWork step_work(const ModelShape& s, int T, const RankStep& r) {
   if (r.tp > 1) w.tp = {r.tp, r.tp_inter_node, 4 * L + 1, kFloat * 4 * L * n * C + sizeof(double)};
   // The compact gradient and the loss.
   if (r.dp > 1) w.dp = {r.dp, r.dp_inter_node, 2, kFloat * params + sizeof(double)};
+  w.ranks_on_node = r.ranks_on_node;
+  w.threads = r.threads;
   return w;
 }
 
@@ -86,9 +88,16 @@ double collective_seconds(const Cluster& c, const CollectiveWork& w) {
   return allreduce_seconds(c.allreduce, w.inter_node ? c.inter : c.intra, w.group, w.calls, w.bytes);
 }
 
+double oversubscription(const Cluster& c, int ranks_on_node, int threads) {
+  if (std::isinf(c.cores)) return 1;
+  const double per_rank = threads > 0 ? threads : c.cores;
+  return std::max(1.0, ranks_on_node * per_rank / c.cores);
+}
+
 StepCost step_cost(const Cluster& c, const StepWork& w) {
   double compute = w.elementwise_bytes / c.memory_bandwidth;
   for (const GemmWork& g : w.gemms) compute += gemm_seconds(c, g);
+  compute *= oversubscription(c, w.ranks_on_node, w.threads);
   // A rank alone waits for nobody.
   const bool alone = w.tp.group <= 1 && w.dp.group <= 1;
   return {alone ? compute : compute * c.imbalance, collective_seconds(c, w.tp), collective_seconds(c, w.dp)};

@@ -25,17 +25,20 @@ struct StepWork {
   std::vector<GemmWork> gemms;
   double elementwise_bytes = 0;
   CollectiveWork tp, dp;
+  int ranks_on_node = 1, threads = 1;  // the ranks sharing this rank's node, each one's compute threads
 
   double gemm_flops() const;
   double gemm_calls() const;
 };
 
 // One rank's share of a step: `sequences` of T tokens through `active_layers` layers (a mean over a stage may be
-// fractional) with this rank's `heads` and `neurons` in each. tp/dp and the placement flags describe its groups.
+// fractional) with this rank's `heads` and `neurons` in each. tp/dp and the placement flags describe its groups;
+// ranks_on_node and threads (runtime.threads, <= 0: one per core) the compute threads sharing its node's cores.
 struct RankStep {
   double sequences = 1, active_layers = 0, heads = 0, neurons = 0;
   int tp = 1, dp = 1;
   bool tp_inter_node = false, dp_inter_node = false;
+  int ranks_on_node = 1, threads = 1;
 };
 
 StepWork step_work(const ModelShape& s, int T, const RankStep& r);
@@ -47,13 +50,19 @@ double gemm_seconds(const Cluster& c, const GemmWork& g);
 double allreduce_seconds(AllreduceAlgorithm algorithm, const Link& link, int p, double calls, double bytes);
 double collective_seconds(const Cluster& c, const CollectiveWork& w);
 
+// The node's compute threads (ranks_on_node x threads, threads <= 0 meaning one per core) over its cores, at
+// least 1: ranks that share cores compute that much slower. 1 where the cores are infinite (accelerator ranks).
+double oversubscription(const Cluster& c, int ranks_on_node, int threads);
+
 struct StepCost {
   double compute_seconds = 0, tp_comm_seconds = 0, dp_comm_seconds = 0;
   double step_seconds() const { return compute_seconds + tp_comm_seconds + dp_comm_seconds; }
 };
 
-// Compute (GEMMs and elementwise traffic, times the cluster's imbalance where the rank has partners) and
-// communication, not overlapped, as the trainer runs them.
+// Compute (GEMMs and elementwise traffic, times the oversubscription of the node's cores and the cluster's
+// imbalance where the rank has partners) and communication, not overlapped, as the trainer runs them. The
+// all-reduces are not slowed by oversubscription: jobs/validate-simulator's 4-rank run on 2 cores measures the
+// step that the compute factor predicts, its ranks' waits for descheduled partners landing in comm_seconds.
 StepCost step_cost(const Cluster& c, const StepWork& w);
 
 }  // namespace est

@@ -15,14 +15,16 @@ using nlohmann::json;
 
 // The rank with the most work sets the pace: of an uneven split of the batch it holds the rounded-up share.
 // The tensor-parallel group is consecutive ranks, the data-parallel group strided by tp: each leaves the node
-// once it is larger than what a node holds.
-RankStep rank_step(const ScalingPoint& p, int ranks_per_node) {
+// once it is larger than what a node holds. All the node's ranks run `threads` compute threads each.
+RankStep rank_step(const ScalingPoint& p, int ranks_per_node, int threads) {
   RankStep r;
   r.sequences = std::ceil(p.per_rank_batch);
   r.tp = p.tp;
   r.dp = p.dp;
   r.tp_inter_node = p.tp > ranks_per_node;
   r.dp_inter_node = p.ranks > ranks_per_node;
+  r.ranks_on_node = ranks_per_node;
+  r.threads = threads;
   return r;
 }
 
@@ -60,7 +62,7 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
       const auto mask = sampler.sample_layers(spec, step);
       for (const bool active : mask) layers += active;
     }
-    RankStep r = rank_step(point, ranks_per_node);
+    RankStep r = rank_step(point, ranks_per_node, cfg.runtime.threads);
     r.active_layers = steps > 0 ? layers / double(steps) : 0.0;
     r.heads = local_units(count_for(spec.p_heads, shape.n_head), point.tp);
     r.neurons = local_units(count_for(spec.p_mlp, 4 * shape.n_embd), point.tp);
@@ -72,10 +74,11 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
                       {"compute_seconds", cost.compute_seconds},
                       {"tp_comm_seconds", cost.tp_comm_seconds},
                       {"dp_comm_seconds", cost.dp_comm_seconds},
-                      {"imbalance", cluster.imbalance}});
+                      {"imbalance", cluster.imbalance},
+                      {"oversubscription", oversubscription(cluster, r.ranks_on_node, r.threads)}});
   }
 
-  RankStep full = rank_step(point, ranks_per_node);
+  RankStep full = rank_step(point, ranks_per_node, cfg.runtime.threads);
   full.active_layers = shape.n_layer;
   full.heads = local_units(shape.n_head, point.tp);
   full.neurons = local_units(4 * shape.n_embd, point.tp);

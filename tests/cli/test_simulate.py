@@ -76,3 +76,17 @@ def test_calibration_errors_write_nothing(workspace):
     r = run_est("simulate", "--calibrate", config, "--out", out)
     assert r.returncode == 2 and "not an HDF5 file" in r.stderr
     assert not out.exists()
+
+
+def test_ranks_sharing_cores_compute_slower_and_gpu_ranks_do_not():
+    local = REPO / "jobs" / "clusters" / "local-2core.yaml"
+    stages = {}
+    for ranks in (2, 4):
+        sim = simulate_json("--cluster", local, "--ranks-per-node", str(ranks), "--tp", "2",
+                            "--set", "runtime.threads=1")
+        stages[ranks] = sim["points"][0]["stages"]
+    assert [s["oversubscription"] for s in stages[2]] == [1, 1, 1]
+    assert [s["oversubscription"] for s in stages[4]] == [2, 2, 2]  # 4 ranks x 1 thread on node.cores 2
+    # runtime.threads 0 (one per core) on the DGX: its ranks compute on their GPUs (node.cores .inf).
+    sim = simulate_json("--cluster", H100, "--set", "runtime.threads=0")
+    assert all(s["oversubscription"] == 1 for s in sim["points"][0]["stages"])
