@@ -46,7 +46,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -54,6 +53,7 @@
 
 #include "input_error.hpp"
 #include "io/hdf5_util.hpp"
+#include "io/timestamp.hpp"
 
 namespace est {
 namespace {
@@ -165,15 +165,6 @@ hsize_t width_of(Width w, const TraceMetadata& meta) {
 int rank_of(Width w) { return w == Width::one ? 1 : 2; }
 
 std::string dataset_where(const std::string& path, const Column& c) { return path + ": dataset " + c.name; }
-
-std::string iso_utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // SWMR needs the latest file format.
 H5Handle latest_format_access(const std::string& path) {

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <regex>
@@ -10,6 +9,7 @@
 #include "config/config.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/timestamp.hpp"
 #include "sim/simulation.hpp"
 
 namespace est {
@@ -25,15 +25,6 @@ std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-std::string iso_utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 void check_launcher(const std::string& launcher) {
