@@ -125,15 +125,24 @@ TEST(Flops, BernoulliScheduleCountsEveryDrawnStep) {
   sched.stages[0].p_layers = 0.5;
   sched.stages[0].layer_sampling = LayerSampling::bernoulli;
   const ScheduleFlops f = schedule_flops(s, 32, 64, sched, sampler, 50);
-  double executed = 0, full = 0;
+  double executed = 0, full = 0, stage1_layers = 0;
   for (int64_t step = 0; step < 50; ++step) {
-    const StepFlops sf = step_flops(s, 32, 64, sampler.sample(sched.stages[sched.stage_at(step, 50)], step));
+    const Subnetwork sub = sampler.sample(sched.stages[sched.stage_at(step, 50)], step);
+    const StepFlops sf = step_flops(s, 32, 64, sub);
     executed += sf.executed;
     full += sf.full;
+    if (step < 30)
+      for (const LayerSelection& l : sub.layers) stage1_layers += l.active;
   }
   EXPECT_DOUBLE_EQ(f.flops, executed);
   EXPECT_DOUBLE_EQ(f.flops_full, full);
   EXPECT_GT(f.saving(), 0);
+  // What the simulator prices a stage's step with: the drawn layers' mean and the per-layer counts.
+  ASSERT_EQ(f.stages.size(), 2u);
+  EXPECT_DOUBLE_EQ(f.stages[0].active_layers, stage1_layers / 30);
+  EXPECT_EQ(f.stages[0].heads, 2);
+  EXPECT_EQ(f.stages[0].neurons, 64);
+  EXPECT_DOUBLE_EQ(f.stages[1].active_layers, 6);
 }
 
 }  // namespace

@@ -49,14 +49,15 @@ ScheduleFlops schedule_flops(const ModelShape& s, int T, int64_t tokens_per_step
     // Steps past every stage end belong to the last stage, as in Schedule::stage_at.
     const bool last = i + 1 == sched.stages.size();
     const int64_t end = last ? total_steps : std::clamp(sched.stage_end(i, total_steps), first, total_steps);
-    const int heads = count_for(stage.p_heads, s.n_head);
-    const int neurons = count_for(stage.p_mlp, 4 * s.n_embd);
-    StageFlops f{i, first, end};
+    StageFlops f{i, first, end, count_for(stage.p_heads, s.n_head), count_for(stage.p_mlp, 4 * s.n_embd)};
     for (int64_t step = first; step < end; ++step) {
-      const StepFlops sf = step_flops(s, T, tokens_per_step, sampler.sample_layers(stage, step), heads, neurons);
+      const std::vector<bool> layers = sampler.sample_layers(stage, step);
+      const StepFlops sf = step_flops(s, T, tokens_per_step, layers, f.heads, f.neurons);
+      f.active_layers += std::count(layers.begin(), layers.end(), true);
       f.flops += sf.executed;
       f.flops_full += sf.full;
     }
+    if (end > first) f.active_layers /= double(end - first);
     out.flops += f.flops;
     out.flops_full += f.flops_full;
     out.stages.push_back(f);

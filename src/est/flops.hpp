@@ -29,6 +29,8 @@ StepFlops step_flops(const ModelShape& s, int T, int64_t tokens, const std::vect
 struct StageFlops {
   size_t stage = 0;
   int64_t first_step = 0, end_step = 0;  // [first_step, end_step)
+  int heads = 0, neurons = 0;   // per active layer, whole model
+  double active_layers = 0;     // mean over the stage's steps of the layers drawn
   double flops = 0, flops_full = 0;
 };
 

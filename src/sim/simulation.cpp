@@ -55,17 +55,11 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
   json stages = json::array();
   double est_seconds = 0;
   for (const StageFlops& f : flops.stages) {
-    const StageSpec& spec = schedule.stages[f.stage];
     const int64_t steps = f.end_step - f.first_step;
-    double layers = 0;  // mean active layers over the stage's draws
-    for (int64_t step = f.first_step; step < f.end_step; ++step) {
-      const auto mask = sampler.sample_layers(spec, step);
-      for (const bool active : mask) layers += active;
-    }
     RankStep r = rank_step(point, ranks_per_node, cfg.runtime.threads);
-    r.active_layers = steps > 0 ? layers / double(steps) : 0.0;
-    r.heads = local_units(count_for(spec.p_heads, shape.n_head), point.tp);
-    r.neurons = local_units(count_for(spec.p_mlp, 4 * shape.n_embd), point.tp);
+    r.active_layers = f.active_layers;
+    r.heads = local_units(f.heads, point.tp);
+    r.neurons = local_units(f.neurons, point.tp);
     const StepCost cost = step_cost(cluster, step_work(shape, T, r));
     est_seconds += double(steps) * cost.step_seconds();
     stages.push_back({{"stage", f.stage + 1},
