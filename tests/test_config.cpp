@@ -103,5 +103,28 @@ TEST(Config, RejectsMissingFileBadYamlAndBadOverrideSyntax) {
   expect_error("model: {}\n", {"novalue"}, "novalue", true);
 }
 
+TEST(Config, TheRecordedEffectiveYamlReadsBackAsTheSameConfigAndIsCheckedAlike) {
+  TempConfig c("model:\n  n_layer: 4\n");
+  const Config loaded = load_config(c.path, {"model.n_head=2", "model.n_embd=64", "train.batch_size=3"});
+  const Config recorded = parse_config(loaded.yaml_text, "trace.h5: /@config");
+  EXPECT_EQ(recorded.path, "trace.h5: /@config");
+  EXPECT_EQ(recorded.model.n_layer, 4);
+  EXPECT_EQ(recorded.model.n_head, 2);
+  EXPECT_EQ(recorded.model.n_embd, 64);
+  EXPECT_EQ(recorded.train.batch_size, 3);
+  EXPECT_EQ(recorded.yaml_text, loaded.yaml_text);
+  for (const auto& [text, key] : {std::pair<std::string, std::string>{"model:\n  n_head: many\n", "model.n_head"},
+                                  {"model:\n  n_heads: 2\n", "model.n_heads"},
+                                  {"model: [\n", "yaml"}}) {
+    try {
+      parse_config(text, "trace.h5: /@config");
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.key(), key) << e.what();
+      EXPECT_EQ(e.file().rfind("trace.h5: /@config", 0), 0u) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace est

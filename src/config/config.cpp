@@ -238,25 +238,9 @@ void validate(const Reader& r) {
             "GEMM backend '" + c.runtime.gemm + "' is not in this build");
 }
 
-}  // namespace
-
-uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc() ? train.seed : std::stoull(model.init); }
-
-ModelShape Config::shape() const {
-  ModelShape s;
-  s.max_seq_len = model.max_seq_len > 0 ? model.max_seq_len : model.seq_len;
-  s.vocab_size = model.vocab_size;
-  s.padded_vocab_size = pad_vocab(model.vocab_size);
-  s.n_layer = model.n_layer;
-  s.n_head = model.n_head;
-  s.n_embd = model.n_embd;
-  return s;
-}
-
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+Config read_config(YAML::Node root, const std::string& path, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.path = path;
-  YAML::Node root = load_yaml_file(path, "config");
   if (!root.IsMap()) throw InputError(path, "yaml", "the top level must be a mapping of sections");
 
   Reader reader{cfg, {}};
@@ -281,6 +265,29 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   out << root;
   cfg.yaml_text = out.c_str();
   return cfg;
+}
+
+}  // namespace
+
+uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc() ? train.seed : std::stoull(model.init); }
+
+ModelShape Config::shape() const {
+  ModelShape s;
+  s.max_seq_len = model.max_seq_len > 0 ? model.max_seq_len : model.seq_len;
+  s.vocab_size = model.vocab_size;
+  s.padded_vocab_size = pad_vocab(model.vocab_size);
+  s.n_layer = model.n_layer;
+  s.n_head = model.n_head;
+  s.n_embd = model.n_embd;
+  return s;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return read_config(load_yaml_file(path, "config"), path, overrides);
+}
+
+Config parse_config(const std::string& text, const std::string& where) {
+  return read_config(parse_yaml(text, where), where, {});
 }
 
 }  // namespace est

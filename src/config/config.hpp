@@ -102,5 +102,8 @@ struct Config {
 
 // Loads FILE and applies overrides ("key=value", value parsed as YAML). Throws InputError.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The configuration a file records as text (a trace's effective config), checked as load_config checks a file;
+// errors name `where` (e.g. "trace.h5: /@config") and the key.
+Config parse_config(const std::string& text, const std::string& where);
 
 }  // namespace est

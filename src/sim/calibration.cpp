@@ -1,7 +1,5 @@
 #include "sim/calibration.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -70,33 +68,11 @@ int read_int(hid_t file, const char* name, const std::string& path) {
   return int(*v);
 }
 
-// The model shape, batch and compute threads per rank from the trace's effective configuration; keys it leaves
-// out keep Config's defaults.
+// The model shape, batch and compute threads per rank from the trace's effective configuration.
 void read_run(Trace& t, hid_t file) {
   const auto text = h5::read_string_attribute(file, "config", t.path);
   if (!text) throw InputError(t.path, "/@config", "missing attribute (needed for calibration)");
-  Config cfg;
-  const auto set = [&](const YAML::Node& root, const char* section, const char* key, int& field) {
-    if (!root[section] || !root[section][key]) return;
-    try {
-      field = root[section][key].as<int>();
-    } catch (const YAML::Exception&) {
-      throw InputError(t.path, std::string("/@config: ") + section + "." + key, "expected an integer");
-    }
-  };
-  try {
-    const YAML::Node root = YAML::Load(*text);
-    set(root, "model", "n_layer", cfg.model.n_layer);
-    set(root, "model", "n_head", cfg.model.n_head);
-    set(root, "model", "n_embd", cfg.model.n_embd);
-    set(root, "model", "seq_len", cfg.model.seq_len);
-    set(root, "model", "max_seq_len", cfg.model.max_seq_len);
-    set(root, "model", "vocab_size", cfg.model.vocab_size);
-    set(root, "train", "batch_size", cfg.train.batch_size);
-    set(root, "runtime", "threads", cfg.runtime.threads);
-  } catch (const YAML::ParserException& e) {
-    throw InputError(t.path, "/@config", e.msg);
-  }
+  const Config cfg = parse_config(*text, t.path + ": /@config");
   t.shape = cfg.shape();
   t.T = cfg.model.seq_len;
   t.batch = cfg.train.batch_size;
