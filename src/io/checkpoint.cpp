@@ -237,17 +237,10 @@ void check_kind(const std::string& path, hid_t file) {
                      "format " + std::to_string(format) + "; this est reads format " + std::to_string(kCheckpointFormat));
 }
 
-H5Handle open_dataset(const std::string& path, hid_t file, const std::string& name) {
-  h5::QuietErrors quiet;
-  const hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
-  if (d < 0) throw InputError(path, name, "dataset missing");
-  return H5Handle(d, H5Dclose);
-}
-
 // Reads the selected rows of a dataset (collectively when `dxpl` says so) into `out`.
 void read_rows(const std::string& path, hid_t file, const std::string& name, const Geometry& g,
                const std::vector<int64_t>& rows, hid_t dxpl, float* out) {
-  H5Handle dataset = open_dataset(path, file, name);
+  H5Handle dataset = h5::open_dataset(file, name, path);
   H5Handle file_space = select_rows(dataset.get(), g, rows);
   H5Handle mem = memory_space(g.layers * int64_t(rows.size()) * g.cols);
   h5::QuietErrors quiet;
@@ -256,7 +249,7 @@ void read_rows(const std::string& path, hid_t file, const std::string& name, con
 }
 
 uint64_t stored_checksum(const std::string& path, hid_t file, const std::string& name) {
-  H5Handle dataset = open_dataset(path, file, name);
+  H5Handle dataset = h5::open_dataset(file, name, path);
   return read_attr<uint64_t>(path, dataset.get(), "checksum", H5T_NATIVE_UINT64);
 }
 
@@ -387,7 +380,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
         if ((geo.layers > 1 ? l : id) % world == rank) layers.push_back(l);
       std::vector<float> data(layers.size() * size_t(geo.rows * geo.cols));
       // One collective read per dataset: all rows of the chosen layers.
-      H5Handle dataset = open_dataset(path, f, dataset_name(g, id));
+      H5Handle dataset = h5::open_dataset(f, dataset_name(g, id), path);
       H5Handle space(h5_check(H5Dget_space(dataset.get()), "space"), H5Sclose);
       H5Sselect_none(space.get());
       for (int64_t l : layers) {
@@ -463,7 +456,7 @@ nlohmann::json describe_checkpoint(const std::string& path) {
   nlohmann::json datasets = nlohmann::json::array();
   for (int g = 0; g < 3; ++g)
     for (int id = 0; id < kNumParams; ++id) {
-      H5Handle d = open_dataset(path, f, dataset_name(g, id));
+      H5Handle d = h5::open_dataset(f, dataset_name(g, id), path);
       H5Handle space(h5_check(H5Dget_space(d.get()), "space"), H5Sclose);
       std::vector<hsize_t> dims(size_t(H5Sget_simple_extent_ndims(space.get())));
       H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
@@ -481,7 +474,7 @@ std::vector<std::string> verify_checkpoint(const std::string& path) {
   for (int g = 0; g < 3; ++g)
     for (int id = 0; id < kNumParams; ++id) {
       const std::string name = dataset_name(g, id);
-      H5Handle d = open_dataset(path, f, name);
+      H5Handle d = h5::open_dataset(f, name, path);
       H5Handle attr = open_attr(path, d.get(), "layers_rows_cols");
       int64_t geo[3];
       H5Aread(attr.get(), H5T_NATIVE_INT64, geo);

@@ -1,5 +1,6 @@
 #include "io/hdf5_util.hpp"
 
+#include <filesystem>
 #include <vector>
 
 #include "input_error.hpp"
@@ -62,6 +63,23 @@ H5Handle try_open_file(const std::string& path, unsigned flags, hid_t fapl) {
 bool is_hdf5(const std::string& path) {
   QuietErrors quiet;
   return H5Fis_hdf5(path.c_str()) > 0;
+}
+
+H5Handle open_for_reading(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw InputError(path, "file", "no such file");
+  if (!is_hdf5(path)) throw InputError(path, "file", "not an HDF5 file");
+  H5Handle file = try_open_file(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  if (!file.valid()) file = try_open_file(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (!file.valid()) throw InputError(path, "file", "HDF5 cannot open it");
+  return file;
+}
+
+H5Handle open_dataset(hid_t file, const std::string& name, const std::string& path) {
+  // Opening is the probe: H5Lexists fails outright on a path whose group is missing.
+  QuietErrors quiet;
+  const hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+  if (d < 0) throw InputError(path, name, "missing dataset");
+  return H5Handle(d, H5Dclose);
 }
 
 void write_attribute(hid_t obj, const char* name, const std::string& value, const std::string& where) {

@@ -1,6 +1,6 @@
 #pragma once
-// Serial HDF5 helpers beside io/hdf5_handle.hpp, shared by the trace writer and est inspect: quiet probes, scalar
-// attributes. `where` (the file, and the object) starts every failure's message.
+// Serial HDF5 helpers beside io/hdf5_handle.hpp, shared by the checkpoint and trace code, est inspect and the
+// simulator's calibration: quiet probes, opening files and datasets, scalar attributes. `where` (the file, and the object) starts every failure's message.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +31,12 @@ class QuietErrors {
 H5Handle try_open_file(const std::string& path, unsigned flags, hid_t fapl);
 // Whether `path` is an HDF5 file (false for a missing or unreadable one), printing nothing.
 bool is_hdf5(const std::string& path);
+// An est file to read. A running job holds its trace open for SWMR writing, and then only a SWMR reader may open
+// it (one that also tolerates a trace whose writer died); files in an older format (checkpoints) refuse SWMR
+// reading and are opened plainly. InputError(path, "file", ...) for a missing, non-HDF5 or unopenable file.
+H5Handle open_for_reading(const std::string& path);
+// A dataset of `file` (read from `path`); InputError(path, name, "missing dataset") where there is none.
+H5Handle open_dataset(hid_t file, const std::string& name, const std::string& path);
 
 // Scalar attributes: strings as variable-length UTF-8, integers as `type` (e.g. H5T_NATIVE_INT32).
 void write_attribute(hid_t obj, const char* name, const std::string& value, const std::string& where);

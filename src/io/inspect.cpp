@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -19,17 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-// A running job holds its trace open for SWMR writing, and then only a SWMR reader may open it (one that also
-// tolerates a trace whose writer died). Files in an older format (checkpoints) refuse SWMR reading: opened plainly.
-H5Handle open_for_reading(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path, "file", "no such file");
-  if (!h5::is_hdf5(path)) throw InputError(path, "file", "not an HDF5 file");
-  H5Handle file = h5::try_open_file(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-  if (!file.valid()) file = h5::try_open_file(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (!file.valid()) throw InputError(path, "file", "HDF5 cannot open it");
-  return file;
-}
-
 std::string kind_of(hid_t file, const std::string& path) {
   const auto kind = h5::read_string_attribute(file, "est_kind", path);
   if (!kind) throw InputError(path, "est_kind", "missing: not a file est wrote");
@@ -39,10 +27,8 @@ std::string kind_of(hid_t file, const std::string& path) {
 // A one-dimensional dataset of the trace, converted to T (int64_t or double).
 template <class T>
 std::vector<T> read_column(hid_t file, const char* name, const std::string& path) {
-  if (h5_check(H5Lexists(file, name, H5P_DEFAULT), path + ": H5Lexists " + name) <= 0)
-    throw InputError(path, name, "missing dataset");
+  const H5Handle d = h5::open_dataset(file, name, path);
   const std::string where = path + ": dataset " + name;
-  H5Handle d(h5_check(H5Dopen2(file, name, H5P_DEFAULT), where + ": H5Dopen2"), H5Dclose);
   std::vector<T> v(h5::rows(d.get(), where));
   const hid_t type = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
   if (!v.empty()) h5_check(H5Dread(d.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), where + ": H5Dread");
@@ -136,7 +122,7 @@ std::vector<std::string> trace_problems(hid_t file, const std::string& path) {
 }
 
 json inspect_trace(const std::string& path, bool verify) {
-  H5Handle file = open_for_reading(path);
+  H5Handle file = h5::open_for_reading(path);
   json j = trace_facts(file.get(), path);
   if (verify) {
     const auto problems = trace_problems(file.get(), path);
@@ -233,7 +219,7 @@ void print_verify(const json& v) {
 }  // namespace
 
 int inspect_file(const std::string& path, bool verify, bool as_json) {
-  const std::string kind = kind_of(open_for_reading(path).get(), path);
+  const std::string kind = kind_of(h5::open_for_reading(path).get(), path);
   json j;
   if (kind == "trace")
     j = inspect_trace(path, verify);

@@ -242,12 +242,6 @@ void check_resumable(hid_t file, const TraceMetadata& meta, const std::string& p
   }
 }
 
-H5Handle open_dataset(hid_t file, const Column& c, const std::string& path) {
-  if (h5_check(H5Lexists(file, c.name, H5P_DEFAULT), dataset_where(path, c) + ": H5Lexists") <= 0)
-    throw InputError(path, c.name, "missing dataset");
-  return H5Handle(h5_check(H5Dopen2(file, c.name, H5P_DEFAULT), dataset_where(path, c) + ": H5Dopen2"), H5Dclose);
-}
-
 // Rows up to and including resume_step, and no more than any dataset holds (a job killed mid-flush may have
 // extended only some).
 hsize_t rows_through(const std::vector<H5Handle>& datasets, int64_t resume_step, const std::string& path) {
@@ -308,7 +302,7 @@ struct TraceWriter::Impl {
   void reopen(int64_t resume_step) {
     file = open_for_append(path);
     check_resumable(file.get(), meta, path);
-    for (const Column& c : columns()) datasets.push_back(open_dataset(file.get(), c, path));
+    for (const Column& c : columns()) datasets.push_back(h5::open_dataset(file.get(), c.name, path));
     rows = rows_through(datasets, resume_step, path);
     for (size_t i = 0; i < datasets.size(); ++i)
       set_rows(datasets[i].get(), columns()[i], rows, meta, dataset_where(path, columns()[i]));

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -32,22 +31,15 @@ struct Trace {
 };
 
 H5Handle open_trace(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path, "file", "no such file");
-  if (!h5::is_hdf5(path)) throw InputError(path, "file", "not an HDF5 file");
-  // A trace still open for SWMR writing needs a SWMR reader.
-  H5Handle file = h5::try_open_file(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-  if (!file.valid()) file = h5::try_open_file(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (!file.valid()) throw InputError(path, "file", "HDF5 cannot open it");
+  H5Handle file = h5::open_for_reading(path);
   if (h5::read_string_attribute(file.get(), "est_kind", path).value_or("") != "trace")
     throw InputError(path, "est_kind", "not a trace");
   return file;
 }
 
 Table read_table(hid_t file, const char* name, const std::string& path) {
-  if (h5_check(H5Lexists(file, name, H5P_DEFAULT), path + ": H5Lexists " + name) <= 0)
-    throw InputError(path, name, "missing dataset (needed for calibration)");
+  const H5Handle d = h5::open_dataset(file, name, path);
   const std::string where = path + ": dataset " + name;
-  H5Handle d(h5_check(H5Dopen2(file, name, H5P_DEFAULT), where + ": H5Dopen2"), H5Dclose);
   H5Handle space(h5_check(H5Dget_space(d.get()), where + ": H5Dget_space"), H5Sclose);
   hsize_t dims[2] = {1, 1};
   const int rank = H5Sget_simple_extent_ndims(space.get());
