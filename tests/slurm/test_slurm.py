@@ -150,3 +150,27 @@ def test_mpirun_launcher_runs_two_ranks_on_two_nodes(cluster, workspace):
     assert "2 ranks" in log
     with h5py.File(workspace / "out" / "trace.h5", "r") as trace:
         assert int(trace.attrs["ranks"]) == 2 and len(trace["step"]) == 6
+
+
+def test_a_daemon_that_fails_to_start_is_reported_with_its_own_error(tmp_path):
+    """slurmd refusing to start (as on a machine without cgroups) writes its reason to its log only: local-slurm
+    prints it, stops the daemons it had started and exits 1."""
+    if not shutil.which("slurmctld") or not shutil.which("munged"):
+        pytest.skip("slurm-wlm and munge are not installed")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "slurmd").write_text(
+        "#!/bin/bash\n"
+        "# slurmd -f CONF -N NODE, failing as slurmd does without cgroups: the reason in its log, nothing on stderr\n"
+        'echo "[2026-12-01T00:00:00] error: No filesystem mounted on /sys/fs/cgroup" '
+        '>"$(dirname "$2")/log/slurmd-$4.log"\n'
+        "exit 1\n")
+    (fake / "slurmd").chmod(0o755)
+    state = tmp_path / "slurm"
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    r = subprocess.run([LOCAL_SLURM, "start", state], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert "slurmd n1 did not start (exit 1)" in r.stderr
+    assert "No filesystem mounted on /sys/fs/cgroup" in r.stderr
+    # munged and slurmctld, started before it, are stopped again.
+    assert not (state / "slurmctld.pid").exists() and not (state / "munge" / "munged.pid").exists()
