@@ -29,7 +29,7 @@ void adamw_update_rows(MatF param, MatF m, MatF v, CMatF grad, Vec<const int> ma
   const AdamWElement update(s);
   const int rows = static_cast<int>(param.extent(0)), cols = static_cast<int>(param.extent(1));
   Kokkos::parallel_for(
-      "adamw_update_rows", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "adamw_update_rows", teams_per_row(rows), KOKKOS_LAMBDA(const TeamMember& team) {
         const int r = team.league_rank();
         const int k = map(r);
         if (k < 0 && !zero_grad) return;

@@ -13,7 +13,7 @@ using gemm::Op;
 void softmax_causal_forward(MatF att, int T) {
   const int rows = static_cast<int>(att.extent(0));
   Kokkos::parallel_for(
-      "softmax_causal_forward", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "softmax_causal_forward", teams_per_row(rows), KOKKOS_LAMBDA(const TeamMember& team) {
         const int r = team.league_rank();
         const int n = r % T + 1;
         const float maxv = team_max(team, n, [&](const int j) { return att(r, j); });
@@ -31,7 +31,7 @@ void softmax_causal_forward(MatF att, int T) {
 void softmax_causal_backward(MatF datt, CMatF att, int T, float scale) {
   const int rows = static_cast<int>(att.extent(0));
   Kokkos::parallel_for(
-      "softmax_causal_backward", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "softmax_causal_backward", teams_per_row(rows), KOKKOS_LAMBDA(const TeamMember& team) {
         const int r = team.league_rank();
         const int n = r % T + 1;
         const float dot = team_sum(team, n, [&](const int j) { return att(r, j) * datt(r, j); });

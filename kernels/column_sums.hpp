@@ -5,7 +5,7 @@ namespace est {
 
 // Columns per work item: on the host a wide strip, so rows stream through contiguously into accumulators that
 // stay in L1 and the inner loop vectorises; on a GPU one column per thread keeps loads coalesced across threads.
-constexpr int64_t kColumnStrip = Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible ? 256 : 1;
+constexpr int64_t kColumnStrip = kHostKernels ? 256 : 1;
 
 // out(c) = sum over rows i of term(i, c), rows in order (deterministic, no atomics).
 template <class Term>

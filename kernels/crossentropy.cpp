@@ -21,7 +21,7 @@ double crossentropy_forward(CMatF logits, CVecI targets, int V) {
   const int N = static_cast<int>(logits.extent(0));
   double total = 0.0;
   Kokkos::parallel_reduce(
-      "crossentropy_forward", TeamPolicy(N, Kokkos::AUTO),
+      "crossentropy_forward", teams_per_row(N),
       KOKKOS_LAMBDA(const TeamMember& team, double& acc) {
         const int i = team.league_rank();
         float maxv, sum;
@@ -38,7 +38,7 @@ double crossentropy_forward_backward(MatF logits, CVecI targets, int V, float dl
   CMatF in = logits;
   double total = 0.0;
   Kokkos::parallel_reduce(
-      "crossentropy_forward_backward", TeamPolicy(N, Kokkos::AUTO),
+      "crossentropy_forward_backward", teams_per_row(N),
       KOKKOS_LAMBDA(const TeamMember& team, double& acc) {
         const int i = team.league_rank();
         const int target = targets(i);

@@ -5,7 +5,7 @@ namespace est {
 void gather_rows(MatF dst, CMatF src, Vec<const int> index) {
   const int rows = static_cast<int>(dst.extent(0)), cols = static_cast<int>(dst.extent(1));
   Kokkos::parallel_for(
-      "gather_rows", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "gather_rows", teams_per_row(rows), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank(), r = index(i);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols), [&](const int c) { dst(i, c) = src(r, c); });
       });
@@ -14,7 +14,7 @@ void gather_rows(MatF dst, CMatF src, Vec<const int> index) {
 void scatter_rows(MatF dst, CMatF src, Vec<const int> index) {
   const int rows = static_cast<int>(src.extent(0)), cols = static_cast<int>(src.extent(1));
   Kokkos::parallel_for(
-      "scatter_rows", TeamPolicy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "scatter_rows", teams_per_row(rows), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank(), r = index(i);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols), [&](const int c) { dst(r, c) = src(i, c); });
       });

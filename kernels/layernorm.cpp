@@ -13,7 +13,7 @@ constexpr float kEps = 1e-5f;
 void layernorm_forward(MatF out, VecF mean, VecF rstd, CMatF inp, CVecF weight, CVecF bias) {
   const int N = static_cast<int>(inp.extent(0)), C = static_cast<int>(inp.extent(1));
   Kokkos::parallel_for(
-      "layernorm_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "layernorm_forward", teams_per_row(N), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank();
         const float m = team_sum(team, C, [&](const int c) { return inp(i, c); }) / C;
         const float var = team_sum(team, C, [&](const int c) { return (inp(i, c) - m) * (inp(i, c) - m); }) / C;
@@ -31,7 +31,7 @@ void layernorm_backward(MatF dinp, VecF dweight, VecF dbias, CMatF dout, CMatF i
                         CVecF rstd) {
   const int N = static_cast<int>(inp.extent(0)), C = static_cast<int>(inp.extent(1));
   Kokkos::parallel_for(
-      "layernorm_backward_dinp", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "layernorm_backward_dinp", teams_per_row(N), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank();
         const float m = mean(i), r = rstd(i);
         const float dnorm_mean = team_sum(team, C, [&](const int c) { return weight(c) * dout(i, c); }) / C;

@@ -10,7 +10,7 @@ using gemm::Op;
 void bias_add_forward(MatF out, CVecF bias) {
   const int N = static_cast<int>(out.extent(0)), OC = static_cast<int>(out.extent(1));
   Kokkos::parallel_for(
-      "bias_add_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const TeamMember& team) {
+      "bias_add_forward", teams_per_row(N), KOKKOS_LAMBDA(const TeamMember& team) {
         const int i = team.league_rank();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, OC), [&](const int o) { out(i, o) += bias(o); });
       });

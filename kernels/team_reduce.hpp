@@ -7,11 +7,9 @@
 
 namespace est {
 
-constexpr bool kHostTeams = Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible;
-
 template <class F>
 KOKKOS_INLINE_FUNCTION float team_sum(const TeamMember& team, int n, const F& f) {
-  if constexpr (kHostTeams) {
+  if constexpr (kHostKernels) {
     constexpr int kLanes = 16;
     float lanes[kLanes] = {};
     int j = 0;
@@ -30,7 +28,7 @@ KOKKOS_INLINE_FUNCTION float team_sum(const TeamMember& team, int n, const F& f)
 
 template <class F>
 KOKKOS_INLINE_FUNCTION float team_max(const TeamMember& team, int n, const F& f) {
-  if constexpr (kHostTeams) {
+  if constexpr (kHostKernels) {
     constexpr int kLanes = 16;
     float lanes[kLanes];
     for (int k = 0; k < kLanes; ++k) lanes[k] = -3.0e38f;

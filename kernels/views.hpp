@@ -33,4 +33,18 @@ using RangePolicy = Kokkos::RangePolicy<ExecSpace>;
 using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
 using TeamMember = TeamPolicy::member_type;
 
+// Kernels run on the host (Serial, OpenMP, Threads backends) rather than on a GPU (whose memory may still be
+// host-accessible, as unified memory is).
+constexpr bool kHostKernels = Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible;
+
+// A team per row: on a GPU as many threads as Kokkos picks; on the host one thread, as the host path of the row
+// reductions (team_reduce.hpp) computes a whole row in the thread that calls it.
+inline TeamPolicy teams_per_row(int rows) {
+  if constexpr (kHostKernels) {
+    return TeamPolicy(rows, 1);
+  } else {
+    return TeamPolicy(rows, Kokkos::AUTO);
+  }
+}
+
 }  // namespace est
