@@ -1,15 +1,16 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <Kokkos_Core.hpp>
+#include "train/runtime.hpp"
 
-// MPI first, then Kokkos, as the est binary does; suites that need several ranks run under mpiexec.
+// MPI first, then Kokkos on OMP_NUM_THREADS threads (or every core), as the est binary starts them; suites that
+// need several ranks run under mpiexec.
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
   int rc = 0;
   {
-    Kokkos::ScopeGuard kokkos(argc, argv);
+    const est::KokkosSession kokkos(est::resolve_threads(0));
     rc = RUN_ALL_TESTS();
   }
   MPI_Finalize();

@@ -7,11 +7,11 @@
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
-#include <Kokkos_Core.hpp>
 #include <climits>
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "config/config.hpp"
 #include "data/prepare.hpp"
@@ -23,6 +23,7 @@
 #include "sim/simulation.hpp"
 #include "train/bench.hpp"
 #include "train/flops_report.hpp"
+#include "train/runtime.hpp"
 #include "train/step.hpp"
 #include "train/stop_request.hpp"
 #include "train/trainer.hpp"
@@ -173,13 +174,16 @@ int run(int argc, char** argv) {
     return code == 0 ? 0 : kExitBadInput;
   }
 
+  // Training and bench run Kokkos kernels; Kokkos starts once the config gives its thread count, and ends after
+  // the last View (declared before the trainer, it is destroyed after it).
+  std::optional<est::KokkosSession> kokkos;
   if (*train) {
     const est::StopRequest stop_on_signal;  // from here on, SIGUSR1/SIGTERM mean: checkpoint, then exit
+    est::Config cfg;
+    if (const int rc = agreed([&] { cfg = est::load_config(config_path, overrides); })) return rc;
+    kokkos.emplace(est::resolve_threads(cfg.runtime.threads));
     std::unique_ptr<est::Trainer> trainer;
-    if (const int rc = agreed([&] {
-          trainer = std::make_unique<est::Trainer>(est::load_config(config_path, overrides), MPI_COMM_WORLD, resume);
-        }))
-      return rc;
+    if (const int rc = agreed([&] { trainer = std::make_unique<est::Trainer>(cfg, MPI_COMM_WORLD, resume); })) return rc;
     const int rc = or_abort([&] {
       const auto s = trainer->run();
       if (world_rank() != 0 || s.is_null()) return;
@@ -194,6 +198,7 @@ int run(int argc, char** argv) {
   if (*bench) {
     est::Config cfg;
     if (const int rc = agreed([&] { cfg = est::load_config(config_path, overrides); })) return rc;
+    kokkos.emplace(est::resolve_threads(cfg.runtime.threads));
     return or_abort([&] {
       const auto j = est::run_bench(cfg, bench_steps);
       if (world_rank() == 0) std::printf("%s\n", j.dump(2).c_str());
@@ -254,11 +259,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  int rc = 0;
-  {
-    Kokkos::ScopeGuard kokkos(argc, argv);
-    rc = run(argc, argv);
-  }
+  const int rc = run(argc, argv);
   MPI_Finalize();
   return rc;
 }

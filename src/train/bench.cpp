@@ -172,6 +172,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["steps"] = steps;
   j["grid"] = {{"ranks", grid.world_size()}, {"tp", grid.tp_size()}, {"dp", dp}};
   j["threads"] = threads;
+  j["kokkos"] = kokkos_description();
   j["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   j["step_seconds"] = t_full;
   j["tokens_per_second"] = tokens / t_full;

@@ -64,8 +64,7 @@ TraceMetadata trace_metadata(const Config& cfg, const ProcessGrid& grid, const M
   int len = 0;
   MPI_Get_library_version(mpi, &len);
   const std::string mpi_version(mpi, size_t(len));
-  m.library_versions = std::string("HDF5 ") + H5_VERS_INFO + "; Kokkos " + std::to_string(KOKKOS_VERSION) +
-                       "; GEMM " + gemm::backend_name(gemm::current_backend()) + "; " +
+  m.library_versions = std::string("HDF5 ") + H5_VERS_INFO + "; " + kokkos_description() + "; GEMM " + gemm::backend_name(gemm::current_backend()) + "; " +
                        mpi_version.substr(0, mpi_version.find_first_of(",\n"));
   m.ranks = grid.world_size();
   m.tp = grid.tp_size();
@@ -270,9 +269,10 @@ nlohmann::json Trainer::run() {
   if (lead) {
     std::filesystem::create_directories(cfg_.output.dir);
     write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
-    std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps, GEMM %s on %d threads\n",
-                shape.n_layer, shape.n_head, shape.n_embd, T, shape.vocab_size, ParameterLayout(shape).total / 1e6, G,
-                t.steps, gemm::backend_name(gemm::current_backend()), threads_);
+    std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n", shape.n_layer,
+                shape.n_head, shape.n_embd, T, shape.vocab_size, ParameterLayout(shape).total / 1e6, G, t.steps);
+    std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
+                gemm::backend_name(gemm::current_backend()), threads_);
     if (grid_->world_size() > 1)
       std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
                   grid_->dp_size());
@@ -500,6 +500,7 @@ nlohmann::json Trainer::run() {
   s["inactive"] = cfg_.est.inactive;
   s["parameters"] = ParameterLayout(shape).total;
   s["threads"] = threads_;
+  s["kokkos"] = kokkos_description();
   s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   s["config"] = cfg_.path;
   if (lead) write_text_atomic(cfg_.output.dir + "/summary.json", s.dump(2) + "\n");
