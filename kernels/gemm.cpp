@@ -38,11 +38,25 @@ struct State {
   Backend backend = default_backend();
   const Table* table = table_for(backend);
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool stream_bound = false;
 };
 
 State& state() {
   static State s;
   return s;
+}
+
+// The backend's table, cuBLAS bound to the stream the Kokkos kernels use (at the first product, when Kokkos is
+// surely running), so the two stay ordered without host syncs.
+const Table& active_table() {
+  State& s = state();
+#if defined(EST_HAVE_CUBLAS) && defined(KOKKOS_ENABLE_CUDA)
+  if (s.backend == Backend::cublas && !s.stream_bound) {
+    cublas_bind_stream(Kokkos::DefaultExecutionSpace().cuda_stream());
+    s.stream_bound = true;
+  }
+#endif
+  return *s.table;
 }
 
 }  // namespace
@@ -81,9 +95,6 @@ void set_backend(Backend b) {
   if (!t) throw std::invalid_argument(std::string("GEMM backend '") + backend_name(b) + "' is not in this build");
   state().backend = b;
   state().table = t;
-#if defined(EST_HAVE_CUBLAS) && defined(KOKKOS_ENABLE_CUDA)
-  if (b == Backend::cublas) cublas_bind_stream(Kokkos::DefaultExecutionSpace().cuda_stream());
-#endif
   if (t->set_threads) t->set_threads(state().threads);
 }
 
@@ -101,7 +112,7 @@ void sgemm(Op ta, Op tb, int64_t M, int64_t N, int64_t K, float alpha, const flo
   if (M == 0 || N == 0) return;
   // Kokkos kernels may still be in flight on an asynchronous backend.
   Kokkos::fence();
-  state().table->sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  active_table().sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void sgemm_strided_batched(Op ta, Op tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -109,7 +120,7 @@ void sgemm_strided_batched(Op ta, Op tb, int64_t M, int64_t N, int64_t K, float 
                            float beta, float* C, int64_t ldc, int64_t strideC, int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
   Kokkos::fence();
-  state().table->sgemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
+  active_table().sgemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
                                        strideC, batch);
 }
 

@@ -1,6 +1,8 @@
 #include "parallel/mpi_communicator.hpp"
 
-#include <Kokkos_Core.hpp>
+#include <stdexcept>
+
+#include "views.hpp"
 
 namespace est {
 
@@ -33,6 +35,8 @@ constexpr int64_t kChunk = int64_t(1) << 30;
 }
 
 void MpiCommunicator::allreduce_sum(float* data, int64_t n) {
+  // MPI is not assumed to be CUDA-aware: device buffers go through NCCL (parallel/device_communicator.hpp).
+  if (!kHostKernels) throw std::logic_error("MpiCommunicator: a float all-reduce on device memory");
   if (size() == 1) return;
   timed(n * int64_t(sizeof(float)), [&] {
     for (int64_t at = 0; at < n; at += kChunk)

@@ -25,7 +25,7 @@ NcclCommunicator::NcclCommunicator(MPI_Comm comm, cudaStream_t stream) : comm_(c
   ncclUniqueId id{};
   if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
   MPI_Bcast(&id, int(sizeof(id)), MPI_BYTE, 0, comm_);
-  check(ncclCommInitRank(&nccl_, size_, id, rank_), "ncclCommInitRank");
+  check(ncclCommInitRank(&nccl_, size_, id, rank_), "ncclCommInitRank (each rank of a group needs a GPU of its own)");
 }
 
 // A destructor must not throw, so ncclCommDestroy's result is dropped.
