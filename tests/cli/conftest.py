@@ -26,8 +26,6 @@ train:
   eval_batches: 2
 output:
   dir: {out}
-runtime:
-  threads: 1
 """
 
 
