@@ -1,6 +1,7 @@
 #include "train/runtime.hpp"
 
 #include <Kokkos_Core.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
