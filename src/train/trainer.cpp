@@ -257,156 +257,274 @@ float Trainer::validation_loss() {
   return static_cast<float>(sum / (double(n) * G * T));
 }
 
+// What this invocation of run() has measured so far; a resumed run's FLOPs and seconds start from the checkpoint's.
+struct Trainer::RunState {
+  RunState(size_t stage_count, int world, double prior_flops, double prior_seconds)
+      : stages(stage_count), rank_totals(3 * size_t(world), 0.0), flops_so_far(prior_flops),
+        train_seconds_so_far(prior_seconds) {}
+  std::vector<StageRecord> stages;
+  std::vector<double> rank_totals;  // per rank: compute, comm, wait
+  double imbalance_sum = 0, imbalance_max = 0;
+  int64_t grad_bytes = 0;
+  float loss = NAN, val_loss = NAN;
+  double flops_so_far, train_seconds_so_far, trace_seconds = 0;
+  nlohmann::json evaluations = nlohmann::json::array();
+  Clock::time_point start = Clock::now();
+};
+
+// One step as the progress line and the trace report it.
+struct Trainer::StepRecord {
+  int64_t step = 0;  // 0-based
+  size_t stage = 0;
+  Subnetwork sub;
+  float lr = 0, val_loss = NAN;
+  StepStats stats;
+  std::vector<double> gathered;  // every rank's kGathered numbers
+  double imbalance = 1, seconds = 0;
+  StepFlops flops;
+  int64_t tp_bytes = 0, dp_bytes = 0;
+};
+
+int64_t Trainer::tokens_per_step() const { return int64_t(cfg_.train.batch_size) * cfg_.model.seq_len; }
+
+void Trainer::announce() const {
+  const ModelShape& shape = model_->shape();
+  const auto& t = cfg_.train;
+  std::filesystem::create_directories(cfg_.output.dir);
+  write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
+  std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n", shape.n_layer,
+              shape.n_head, shape.n_embd, cfg_.model.seq_len, shape.vocab_size, ParameterLayout(shape).total / 1e6,
+              t.batch_size, t.steps);
+  std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
+              gemm::backend_name(gemm::current_backend()), threads_);
+  if (grid_->world_size() > 1)
+    std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
+                grid_->dp_size());
+  if (!cfg_.est.schedule.empty())
+    std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
+                schedule_.stages.size(), cfg_.est.inactive.c_str());
+}
+
+Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState& run) {
+  const auto ts = Clock::now();
+  const ModelShape& shape = model_->shape();
+  StepRecord rec;
+  rec.step = step;
+  rec.stage = schedule_.stage_at(step, cfg_.train.steps);
+  // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
+  const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1 &&
+                            cfg_.est_strata() == grid_->tp_size();
+  rec.sub = sampler_->sample(schedule_.stages[rec.stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
+  const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = grid_->dp().stats().bytes;
+  const int count = share();
+  train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
+  model_->set_subnetwork(rec.sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
+  model_->set_batch(inputs_.data(), targets_.data(), count);
+  rec.lr = lr_.at(int(step));
+  rec.stats = train_step(*model_, *optimizer_, rec.lr, cfg_.train.grad_clip,
+                         StepContext{grid_.get(), tokens_per_step(), slow});
+  rec.tp_bytes = grid_->tp().stats().bytes - tp_bytes0;
+  rec.dp_bytes = grid_->dp().stats().bytes - dp_bytes0;
+  run.loss = rec.stats.loss;
+  losses_.push_back(run.loss);
+  run.grad_bytes += rec.stats.grad_bytes;
+  share_timings(rec, run);
+
+  rec.seconds = seconds_since(ts);
+  rec.flops = step_flops(shape, cfg_.model.seq_len, tokens_per_step(), rec.sub);
+  StageRecord& r = run.stages[rec.stage];
+  ++r.steps;
+  r.seconds += rec.seconds;
+  r.flops += rec.flops.executed;
+  r.flops_full += rec.flops.full;
+  r.step_seconds.push_back(rec.seconds);
+  run.flops_so_far += rec.flops.executed;
+  run.train_seconds_so_far += rec.seconds;
+  return rec;
+}
+
+// Every rank's times and work (the heads and neurons it computed) reach every rank, so every rank's balancer
+// reaches the same plan; a stop signal rides along, so every rank stops after the same step.
+void Trainer::share_timings(StepRecord& rec, RunState& run) {
+  const int world = grid_->world_size();
+  double work = 0;
+  for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
+  const double mine[kGathered] = {rec.stats.compute_seconds, rec.stats.comm_seconds, rec.stats.wait_seconds, work,
+                                  double(StopRequest::signal())};
+  rec.gathered.assign(kGathered * size_t(world), 0.0);
+  grid_->world().allgather(mine, kGathered, rec.gathered.data());
+  std::vector<RankTiming> timings(world);
+  for (int r = 0; r < world; ++r) {
+    const double* a = &rec.gathered[kGathered * size_t(r)];
+    timings[r] = {a[0], a[1], a[2], a[3]};
+    for (int k = 0; k < 3; ++k) run.rank_totals[3 * r + k] += a[k];
+    stop_signal_ = std::max(stop_signal_, int(a[4]));
+  }
+  const int64_t steps = cfg_.train.steps;
+  const bool stage_ends = rec.step + 1 < steps && schedule_.stage_at(rec.step + 1, steps) != rec.stage;
+  if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
+  double max_compute = 0, mean_compute = 0;
+  for (const RankTiming& r : timings) {
+    max_compute = std::max(max_compute, r.compute);
+    mean_compute += r.compute / world;
+  }
+  rec.imbalance = mean_compute > 0 ? max_compute / mean_compute : 1.0;
+  imbalances_.push_back(rec.imbalance);
+  run.imbalance_sum += rec.imbalance;
+  run.imbalance_max = std::max(run.imbalance_max, rec.imbalance);
+}
+
+// The stage, and with several ranks the imbalance and the gradient payload reduced against the full model's.
+std::string Trainer::progress_tags(const StepRecord& rec, const RunState& run) const {
+  std::string tags;
+  if (run.stages.size() > 1) tags += "stage " + std::to_string(rec.stage + 1);
+  if (grid_->world_size() > 1) {
+    char line[96];
+    std::snprintf(line, sizeof line, "%simbalance %.2f | grad %.1f/%.1f MB", tags.empty() ? "" : " | ",
+                  rec.imbalance, rec.stats.grad_bytes / 1e6, double(model_->layout().total) * sizeof(float) / 1e6);
+    tags += line;
+  }
+  return tags;
+}
+
+void Trainer::validate(StepRecord& rec, RunState& run, Progress& progress) {
+  rec.val_loss = run.val_loss = validation_loss();
+  run.evaluations.push_back({{"step", rec.step + 1}, {"val_loss", run.val_loss}, {"flops", run.flops_so_far}});
+  char line[96];
+  std::snprintf(line, sizeof line, "step %lld: val loss %.4f", static_cast<long long>(rec.step + 1), run.val_loss);
+  progress.message(line);
+}
+
+TraceRow Trainer::trace_row(const StepRecord& rec, const RunState& run) const {
+  TraceRow row;
+  row.step = rec.step + 1;
+  row.stage = int32_t(rec.stage + 1);
+  const StageSpec& spec = schedule_.stages[rec.stage];
+  row.p_heads = spec.p_heads;
+  row.p_mlp = spec.p_mlp;
+  row.p_layers = spec.p_layers;
+  for (const LayerSelection& l : rec.sub.layers) {
+    row.active_layers.push_back(l.active);
+    row.active_heads.push_back(int32_t(l.active ? l.heads.size() : 0));
+    row.active_neurons.push_back(int32_t(l.active ? l.neurons.size() : 0));
+  }
+  row.flops = rec.flops.executed;
+  row.flops_cumulative = run.flops_so_far;
+  row.flops_full = rec.flops.full;
+  row.loss = rec.stats.loss;
+  row.val_loss = rec.val_loss;
+  row.lr = rec.lr;
+  row.grad_norm = rec.stats.grad_norm;
+  row.tokens = (rec.step + 1) * tokens_per_step();
+  row.wall_seconds = seconds_since(run.start);
+  for (int k = 0; k < grid_->world_size(); ++k) {
+    row.compute_seconds.push_back(rec.gathered[kGathered * k]);
+    row.comm_seconds.push_back(rec.gathered[kGathered * k + 1]);
+    row.wait_seconds.push_back(rec.gathered[kGathered * k + 2]);
+  }
+  row.dp_bytes = double(rec.dp_bytes);
+  row.tp_bytes = double(rec.tp_bytes);
+  return row;
+}
+
+// summary.json: the whole run's figures (a resumed run's include the steps before it), by stage, per rank, and
+// the traffic.
+nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wall) const {
+  const auto& t = cfg_.train;
+  const ModelShape& shape = model_->shape();
+  const int world = grid_->world_size();
+  const CommStats tp_comm = grid_->tp().stats(), dp_comm = grid_->dp().stats();
+  // This invocation's steps, by stage; the totals include the steps before a resume.
+  const double n_run = double(end_step - start_step_);
+  const double flops_full = step_flops(shape, cfg_.model.seq_len, tokens_per_step(), Subnetwork::full(shape)).full * t.steps;
+  double train_seconds = prior_seconds_, flops = prior_flops_;
+  std::vector<double> full_steps;
+  nlohmann::json stage_list = nlohmann::json::array();
+  for (size_t i = 0; i < run.stages.size(); ++i) {
+    const StageRecord& r = run.stages[i];
+    const StageSpec& spec = schedule_.stages[i];
+    train_seconds += r.seconds;
+    flops += r.flops;
+    if (spec.is_full()) full_steps.insert(full_steps.end(), r.step_seconds.begin(), r.step_seconds.end());
+    stage_list.push_back({{"stage", i + 1}, {"p_heads", spec.p_heads}, {"p_mlp", spec.p_mlp},
+                          {"p_layers", spec.p_layers}, {"steps", r.steps}, {"seconds", r.seconds},
+                          {"step_seconds_median", median(r.step_seconds)},
+                          {"flops", r.flops}, {"flops_full_equivalent", r.flops_full}});
+  }
+  nlohmann::json per_rank = nlohmann::json::array();
+  for (int r = 0; r < world; ++r)
+    per_rank.push_back({{"rank", r},
+                        {"compute_seconds_per_step", run.rank_totals[3 * r] / n_run},
+                        {"comm_seconds_per_step", run.rank_totals[3 * r + 1] / n_run},
+                        {"wait_seconds_per_step", run.rank_totals[3 * r + 2] / n_run}});
+  nlohmann::json s;
+  s["final_train_loss"] = run.loss;
+  s["final_val_loss"] = std::isfinite(run.val_loss) ? nlohmann::json(run.val_loss) : nlohmann::json(nullptr);
+  s["steps"] = t.steps;
+  s["tokens"] = tokens_per_step() * t.steps;
+  s["wall_seconds"] = wall;
+  s["train_seconds"] = train_seconds;
+  s["tokens_per_second"] = tokens_per_step() * t.steps / train_seconds;
+  s["flops"] = flops;
+  s["flops_full_equivalent"] = flops_full;
+  s["flops_saving"] = 1.0 - flops / flops_full;
+  // Against the same steps on the full model, timed by this run's own full-model steps (if it has any).
+  s["time_saving_estimate"] = full_steps.empty()
+                                  ? nlohmann::json(nullptr)
+                                  : nlohmann::json(1.0 - train_seconds / (t.steps * median(full_steps)));
+  s["flops_convention"] = kFlopsConvention;
+  s["stages"] = stage_list;
+  s["evaluations"] = run.evaluations;
+  s["grid"] = {{"ranks", world}, {"tp", grid_->tp_size()}, {"dp", grid_->dp_size()}};
+  s["imbalance"] = {{"mean", run.imbalance_sum / n_run},
+                    {"max", run.imbalance_max},
+                    {"replans", balancer_->replans()},
+                    {"batch_shares", balancer_->batch_shares()}};
+  s["per_rank"] = per_rank;
+  // Rank 0's traffic; every rank of a group moves the same payload.
+  s["communication"] = {{"dp_gradient_bytes_per_step", double(run.grad_bytes) / n_run},
+                        {"dp_gradient_bytes_full_model", double(model_->layout().total) * sizeof(float)},
+                        {"dp_bytes_per_step", double(dp_comm.bytes) / n_run},
+                        {"tp_bytes_per_step", double(tp_comm.bytes) / n_run}};
+  s["trace_seconds_per_step"] = run.trace_seconds / n_run;  // rank 0's time appending and flushing trace rows
+  s["checkpoint_seconds"] = checkpoint_seconds_;
+  s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
+  s["inactive"] = cfg_.est.inactive;
+  s["parameters"] = ParameterLayout(shape).total;
+  s["threads"] = threads_;
+  s["kokkos"] = kokkos_description();
+  s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
+  s["config"] = cfg_.path;
+  return s;
+}
+
 nlohmann::json Trainer::run() {
   const auto& t = cfg_.train;
   stop_signal_ = 0;
   stopped_at_ = 0;
   if (complete()) return nlohmann::json();
-  const ModelShape& shape = model_->shape();
-  const int T = cfg_.model.seq_len, G = t.batch_size;
-  const long long tokens_per_step = static_cast<long long>(G) * T;
   const bool lead = grid_->world_rank() == 0;
-  if (lead) {
-    std::filesystem::create_directories(cfg_.output.dir);
-    write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
-    std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n", shape.n_layer,
-                shape.n_head, shape.n_embd, T, shape.vocab_size, ParameterLayout(shape).total / 1e6, G, t.steps);
-    std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
-                gemm::backend_name(gemm::current_backend()), threads_);
-    if (grid_->world_size() > 1)
-      std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
-                  grid_->dp_size());
-    if (!cfg_.est.schedule.empty())
-      std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
-                  schedule_.stages.size(), cfg_.est.inactive.c_str());
-  }
+  if (lead) announce();
   // The trace follows the run; after a resume it continues, dropping rows past the checkpoint.
   std::unique_ptr<TraceWriter> trace;
-  if (lead && cfg_.output.trace) trace = open_trace(trace_metadata(cfg_, *grid_, shape));
+  if (lead && cfg_.output.trace) trace = open_trace(trace_metadata(cfg_, *grid_, model_->shape()));
   const int64_t end_step = t.stop_after > 0 ? std::min<int64_t>(t.steps, start_step_ + t.stop_after) : t.steps;
   // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
   const bool live = world_size_is_one_terminal(grid_->world_size());
   Progress progress(t.steps, t.log_every, lead ? stdout : nullptr, live);
   const double slow = cfg_.parallel.slow_rank == grid_->world_rank() ? cfg_.parallel.slow_factor : 1.0;
-  const int world = grid_->world_size();
-  std::vector<StageRecord> stages(schedule_.stages.size());
-  std::vector<double> rank_totals(3 * size_t(world), 0.0);  // per rank: compute, comm, wait
-  double imbalance_sum = 0, imbalance_max = 0;
-  int64_t grad_bytes = 0;
-  float loss = NAN, val_loss = NAN;
-  double flops_so_far = prior_flops_, train_seconds_so_far = prior_seconds_, trace_seconds = 0;
-  nlohmann::json evaluations = nlohmann::json::array();
   grid_->tp().reset_stats();
   grid_->dp().reset_stats();
-  const auto t0 = Clock::now();
+  RunState run(schedule_.stages.size(), grid_->world_size(), prior_flops_, prior_seconds_);
   for (int64_t step = start_step_; step < end_step; ++step) {
-    const auto ts = Clock::now();
-    const size_t stage = schedule_.stage_at(step, t.steps);
-    // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
-    const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1 &&
-                              cfg_.est_strata() == grid_->tp_size();
-    const Subnetwork sub =
-        sampler_->sample(schedule_.stages[stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
-    const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = grid_->dp().stats().bytes;
-    const int count = share();
-    train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
-    model_->set_subnetwork(sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
-    model_->set_batch(inputs_.data(), targets_.data(), count);
-    const float lr = lr_.at(int(step));
-    const StepStats st = train_step(*model_, *optimizer_, lr, t.grad_clip, StepContext{grid_.get(), tokens_per_step, slow});
-    loss = st.loss;
-    losses_.push_back(loss);
-    grad_bytes += st.grad_bytes;
-
-    // Every rank's times (and its work: the heads and neurons it computed), so every rank's balancer reaches
-    // the same plan.
-    double work = 0;
-    for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
-    // A stop signal rides along, so every rank stops after the same step.
-    const double mine[kGathered] = {st.compute_seconds, st.comm_seconds, st.wait_seconds, work,
-                                    double(StopRequest::signal())};
-    std::vector<double> all(kGathered * size_t(world));
-    grid_->world().allgather(mine, kGathered, all.data());
-    std::vector<RankTiming> timings(world);
-    for (int r = 0; r < world; ++r) {
-      const double* a = &all[kGathered * size_t(r)];
-      timings[r] = {a[0], a[1], a[2], a[3]};
-      for (int k = 0; k < 3; ++k) rank_totals[3 * r + k] += a[k];
-      stop_signal_ = std::max(stop_signal_, int(a[4]));
-    }
-    const bool stage_ends = step + 1 < t.steps && schedule_.stage_at(step + 1, t.steps) != stage;
-    if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
-    double max_compute = 0, mean_compute = 0;
-    for (const RankTiming& r : timings) {
-      max_compute = std::max(max_compute, r.compute);
-      mean_compute += r.compute / world;
-    }
-    const double imbalance = mean_compute > 0 ? max_compute / mean_compute : 1.0;
-    imbalances_.push_back(imbalance);
-    imbalance_sum += imbalance;
-    imbalance_max = std::max(imbalance_max, imbalance);
-
-    const double dt = seconds_since(ts);
-    const StepFlops f = step_flops(shape, T, tokens_per_step, sub);
-    StageRecord& r = stages[stage];
-    ++r.steps;
-    r.seconds += dt;
-    r.flops += f.executed;
-    r.flops_full += f.full;
-    r.step_seconds.push_back(dt);
-    flops_so_far += f.executed;
-    train_seconds_so_far += dt;
-    std::string tags;
-    if (stages.size() > 1) tags += "stage " + std::to_string(stage + 1);
-    if (world > 1) {
-      // The gradient payload reduced this step against the full model's.
-      char line[96];
-      std::snprintf(line, sizeof line, "%simbalance %.2f | grad %.1f/%.1f MB", tags.empty() ? "" : " | ", imbalance,
-                    st.grad_bytes / 1e6, double(model_->layout().total) * sizeof(float) / 1e6);
-      tags += line;
-    }
-    progress.step(int(step + 1), loss, dt, tokens_per_step, tags);
+    StepRecord rec = train_one_step(step, slow, run);
+    progress.step(int(step + 1), rec.stats.loss, rec.seconds, tokens_per_step(), progress_tags(rec, run));
     const bool last = step + 1 == t.steps;
-    float step_val = NAN;
-    if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) {
-      step_val = val_loss = validation_loss();
-      evaluations.push_back({{"step", step + 1}, {"val_loss", val_loss}, {"flops", flops_so_far}});
-      char line[96];
-      std::snprintf(line, sizeof line, "step %lld: val loss %.4f", static_cast<long long>(step + 1), val_loss);
-      progress.message(line);
-    }
+    if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) validate(rec, run, progress);
     if (trace) {
       const auto tt = Clock::now();
-      TraceRow row;
-      row.step = step + 1;
-      row.stage = int32_t(stage + 1);
-      const StageSpec& spec = schedule_.stages[stage];
-      row.p_heads = spec.p_heads;
-      row.p_mlp = spec.p_mlp;
-      row.p_layers = spec.p_layers;
-      for (const LayerSelection& l : sub.layers) {
-        row.active_layers.push_back(l.active);
-        row.active_heads.push_back(int32_t(l.active ? l.heads.size() : 0));
-        row.active_neurons.push_back(int32_t(l.active ? l.neurons.size() : 0));
-      }
-      row.flops = f.executed;
-      row.flops_cumulative = flops_so_far;
-      row.flops_full = f.full;
-      row.loss = loss;
-      row.val_loss = step_val;
-      row.lr = lr;
-      row.grad_norm = st.grad_norm;
-      row.tokens = (step + 1) * tokens_per_step;
-      row.wall_seconds = seconds_since(t0);
-      for (int k = 0; k < world; ++k) {
-        row.compute_seconds.push_back(all[kGathered * k]);
-        row.comm_seconds.push_back(all[kGathered * k + 1]);
-        row.wait_seconds.push_back(all[kGathered * k + 2]);
-      }
-      row.dp_bytes = double(grid_->dp().stats().bytes - dp_bytes0);
-      row.tp_bytes = double(grid_->tp().stats().bytes - tp_bytes0);
-      trace->append(row);
-      trace_seconds += seconds_since(tt);
+      trace->append(trace_row(rec, run));
+      run.trace_seconds += seconds_since(tt);
     }
     const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && !last);
     if (stopping || (last && checkpoint_last_) ||
@@ -414,10 +532,10 @@ nlohmann::json Trainer::run() {
       if (trace) {
         const auto tt = Clock::now();
         trace->flush();  // the trace holds every step the checkpoint does
-        trace_seconds += seconds_since(tt);
+        run.trace_seconds += seconds_since(tt);
       }
-      save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), flops_so_far,
-           train_seconds_so_far);
+      save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), run.flops_so_far,
+           run.train_seconds_so_far);
     }
     if (stopping) {
       stopped_at_ = step + 1;
@@ -435,74 +553,12 @@ nlohmann::json Trainer::run() {
                                             : "train.stop_after");
     return nlohmann::json();
   }
-  const double wall = seconds_since(t0);
-  const CommStats tp_comm = grid_->tp().stats(), dp_comm = grid_->dp().stats();
+  // The training's figures, before gathering the model adds to the tensor-parallel traffic.
+  const nlohmann::json s = summary(run, end_step, seconds_since(run.start));
   if (cfg_.output.save_model) {
     const std::vector<float> params = model_->gather_params();  // a collective over each tensor-parallel group
     if (lead) save_llmc_model(cfg_.output.dir + "/model.bin", model_->shape(), params);
   }
-
-  // This invocation's steps, by stage; a resumed run's totals include the steps before it.
-  const double n_run = double(end_step - start_step_);
-  const double flops_full = step_flops(shape, T, tokens_per_step, Subnetwork::full(shape)).full * t.steps;
-  double train_seconds = prior_seconds_, flops = prior_flops_;
-  std::vector<double> full_steps;
-  nlohmann::json stage_list = nlohmann::json::array();
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const StageRecord& r = stages[i];
-    const StageSpec& spec = schedule_.stages[i];
-    train_seconds += r.seconds;
-    flops += r.flops;
-    if (spec.is_full()) full_steps.insert(full_steps.end(), r.step_seconds.begin(), r.step_seconds.end());
-    stage_list.push_back({{"stage", i + 1}, {"p_heads", spec.p_heads}, {"p_mlp", spec.p_mlp},
-                          {"p_layers", spec.p_layers}, {"steps", r.steps}, {"seconds", r.seconds},
-                          {"step_seconds_median", median(r.step_seconds)},
-                          {"flops", r.flops}, {"flops_full_equivalent", r.flops_full}});
-  }
-  nlohmann::json per_rank = nlohmann::json::array();
-  for (int r = 0; r < world; ++r)
-    per_rank.push_back({{"rank", r},
-                        {"compute_seconds_per_step", rank_totals[3 * r] / n_run},
-                        {"comm_seconds_per_step", rank_totals[3 * r + 1] / n_run},
-                        {"wait_seconds_per_step", rank_totals[3 * r + 2] / n_run}});
-  nlohmann::json s;
-  s["final_train_loss"] = loss;
-  s["final_val_loss"] = std::isfinite(val_loss) ? nlohmann::json(val_loss) : nlohmann::json(nullptr);
-  s["steps"] = t.steps;
-  s["tokens"] = tokens_per_step * t.steps;
-  s["wall_seconds"] = wall;
-  s["train_seconds"] = train_seconds;
-  s["tokens_per_second"] = tokens_per_step * t.steps / train_seconds;
-  s["flops"] = flops;
-  s["flops_full_equivalent"] = flops_full;
-  s["flops_saving"] = 1.0 - flops / flops_full;
-  // Against the same steps on the full model, timed by this run's own full-model steps (if it has any).
-  s["time_saving_estimate"] = full_steps.empty()
-                                  ? nlohmann::json(nullptr)
-                                  : nlohmann::json(1.0 - train_seconds / (t.steps * median(full_steps)));
-  s["flops_convention"] = kFlopsConvention;
-  s["stages"] = stage_list;
-  s["evaluations"] = evaluations;
-  s["grid"] = {{"ranks", world}, {"tp", grid_->tp_size()}, {"dp", grid_->dp_size()}};
-  s["imbalance"] = {{"mean", imbalance_sum / n_run},
-                    {"max", imbalance_max},
-                    {"replans", balancer_->replans()},
-                    {"batch_shares", balancer_->batch_shares()}};
-  s["per_rank"] = per_rank;
-  // Rank 0's traffic; every rank of a group moves the same payload.
-  s["communication"] = {{"dp_gradient_bytes_per_step", double(grad_bytes) / n_run},
-                        {"dp_gradient_bytes_full_model", double(model_->layout().total) * sizeof(float)},
-                        {"dp_bytes_per_step", double(dp_comm.bytes) / n_run},
-                        {"tp_bytes_per_step", double(tp_comm.bytes) / n_run}};
-  s["trace_seconds_per_step"] = trace_seconds / n_run;  // rank 0's time appending and flushing trace rows
-  s["checkpoint_seconds"] = checkpoint_seconds_;
-  s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
-  s["inactive"] = cfg_.est.inactive;
-  s["parameters"] = ParameterLayout(shape).total;
-  s["threads"] = threads_;
-  s["kokkos"] = kokkos_description();
-  s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
-  s["config"] = cfg_.path;
   if (lead) write_text_atomic(cfg_.output.dir + "/summary.json", s.dump(2) + "\n");
   return s;
 }

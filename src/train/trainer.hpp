@@ -21,6 +21,8 @@
 
 namespace est {
 
+class Progress;
+
 class Trainer {
  public:
   // Checks every input (data shards, model file, EST schedule, the checkpoint to resume from) and builds the
@@ -52,6 +54,19 @@ class Trainer {
   // Global-batch sequences this data-parallel rank takes, and where they start.
   int share() const;
   int first_sequence() const;
+  int64_t tokens_per_step() const;
+
+  // run()'s steps: the banner; per step the draw, the batch, the training step and the ranks' timings, then the
+  // progress line, validation and the trace row; at the end the summary.
+  struct RunState;
+  struct StepRecord;
+  void announce() const;
+  StepRecord train_one_step(int64_t step, double slow, RunState& run);
+  void share_timings(StepRecord& rec, RunState& run);
+  std::string progress_tags(const StepRecord& rec, const RunState& run) const;
+  void validate(StepRecord& rec, RunState& run, Progress& progress);
+  TraceRow trace_row(const StepRecord& rec, const RunState& run) const;
+  nlohmann::json summary(const RunState& run, int64_t end_step, double wall) const;
 
   Config cfg_;
   int threads_;
