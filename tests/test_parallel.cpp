@@ -256,9 +256,12 @@ TEST(ParallelTraining, BalancerShiftsBatchShareFromASlowRank) {
     return median(std::vector<double>(v.begin() + from, v.begin() + to));
   };
   const size_t n = balanced.imbalances().size();
-  EXPECT_LT(typical(balanced.imbalances(), n - 20, n), 1.1) << "balanced, the last 20 steps";
   const double before = typical(unbalanced.imbalances(), 1, n);
   EXPECT_GT(before, 1.2) << "a 2x slower rank (max/mean 2/1.5) is visible before balancing";
+  // Against the unbalanced run beside it, not a fixed bound: the machine's load moves both alike.
+  const double after = typical(balanced.imbalances(), n - 20, n);
+  EXPECT_LT(after - 1, (before - 1) / 2) << "balancing removes most of the excess, the last 20 steps: " << after
+                                         << " against " << before;
   // Different shares sum the gradient in a different order: the same mathematics, rounded differently.
   expect_same_losses(balanced, unbalanced, "balanced against unbalanced");
 }
