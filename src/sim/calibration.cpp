@@ -11,6 +11,7 @@
 #include "input_error.hpp"
 #include "io/hdf5_util.hpp"
 #include "sim/cost_model.hpp"
+#include "train/timing.hpp"
 
 namespace est {
 namespace {
@@ -92,12 +93,6 @@ Trace read_trace(const std::string& path) {
     if (d->rows != t.stage.rows) throw InputError(path, "step", "datasets of different lengths");
   if (t.stage.rows == 0) throw InputError(path, "step", "no rows");
   return t;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double mean_over_ranks(const Table& t, size_t row) {
