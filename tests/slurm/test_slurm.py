@@ -113,13 +113,24 @@ def test_scaling_study_runs_every_point_on_its_grid(cluster, workspace):
         assert summary["tokens"] == 6 * point["global_batch"] * 16
 
 
+def steps_lasting(seconds, ws, config, slowed):
+    """How many steps of the slowed run take `seconds` of training on this machine, measured on CONFIG's run."""
+    probe = subprocess.run([EST, "train", "--config", config, *slowed, "--set", "output.dir=probe"], cwd=ws,
+                           capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    summary = json.loads((ws / "probe" / "summary.json").read_text())
+    return int(summary["steps"] * seconds / summary["train_seconds"])
+
+
 def test_a_job_at_its_time_limit_checkpoints_requeues_and_resumes_to_the_same_model(cluster, workspace):
-    # Each step sleeps 30 times its compute time (parallel.slow_*): a run of about a minute that leaves the CPUs to
-    # the uninterrupted run beside it. The one-minute limit's USR1 comes 50 s early, give or take the controller's
-    # timer (up to about 30 s late), so it arrives while the run is still going; the requeued job may be stopped
-    # again the same way before it finishes.
-    config = write_config(workspace, steps=2500)
-    same = ["--set", "parallel.slow_rank=0", "--set", "parallel.slow_factor=30", "--set", "train.log_every=500"]
+    # Each step sleeps 30 times its compute time (parallel.slow_*): a run of about a minute on any machine (its
+    # steps are counted from a short run's pace, which comes out slower), leaving the CPUs to the uninterrupted run
+    # beside it. The one-minute limit's USR1 comes 50 s early, give or take the controller's timer (up to about 30 s
+    # late), so it arrives while the run is still going; the requeued job may be stopped again the same way.
+    slowed = ["--set", "parallel.slow_rank=0", "--set", "parallel.slow_factor=30"]
+    config = write_config(workspace, steps=100)
+    config = write_config(workspace, steps=steps_lasting(70, workspace, config, slowed))
+    same = [*slowed, "--set", "train.log_every=500"]
     job = sbatch(cluster, workspace, "--time=1", "--signal=B:USR1@50", "--output=stopped.log",
                  REPO / "jobs" / "train.sbatch", config, *same, "--set", "output.dir=stopped")
     reference = subprocess.run([EST, "train", "--config", config, *same, "--set", "output.dir=reference"],
