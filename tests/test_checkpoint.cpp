@@ -37,6 +37,7 @@ TrainingState some_state() {
   s.stage = 1;
   s.est_seed = 99;
   s.data_seed = 7;
+  s.strata = 4;
   s.data = {1, 0, 5};
   s.balancer = {1.5, 2.5, 3.5};
   s.config_yaml = "model: {n_layer: 2}\n";
@@ -67,6 +68,7 @@ TEST(Checkpoint, EveryTensorAndTheStateRoundTripExactly) {
   EXPECT_EQ(s.stage, want.stage);
   EXPECT_EQ(s.est_seed, want.est_seed);
   EXPECT_EQ(s.data_seed, want.data_seed);
+  EXPECT_EQ(s.strata, want.strata);
   EXPECT_EQ(s.data.epoch, 1);
   EXPECT_EQ(s.data.window, 5);
   EXPECT_EQ(s.balancer, want.balancer);

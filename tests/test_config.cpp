@@ -90,6 +90,16 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("model: {}\n", {"train.steps=0"}, "train.steps", true);
 }
 
+TEST(Config, DefaultStrataComeFromTheModelNotTheLayoutAndMustFitIt) {
+  TempConfig c("model:\n  n_head: 12\n  n_embd: 96\n");
+  for (int tp : {1, 2, 4}) EXPECT_EQ(load_config(c.path, {"parallel.tp=" + std::to_string(tp)}).est_strata(), 4);
+  EXPECT_EQ(load_config(c.path, {"model.n_head=16", "model.n_embd=128"}).est_strata(), 8);
+  EXPECT_EQ(load_config(c.path, {"model.n_head=3", "model.n_embd=96"}).est_strata(), 1);
+  EXPECT_EQ(load_config(c.path, {"parallel.tp=3", "est.strata=3"}).est_strata(), 3);
+  expect_error("model:\n  n_head: 12\n  n_embd: 96\nparallel:\n  tp: 3\n", {}, "est.strata");
+  expect_error("model:\n  n_head: 12\n  n_embd: 96\nparallel:\n  tp: 2\nest:\n  strata: 6\n", {}, "est.strata");
+}
+
 TEST(Config, RejectsMissingFileBadYamlAndBadOverrideSyntax) {
   try {
     load_config("/nonexistent/est.yaml");

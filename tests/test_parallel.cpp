@@ -64,7 +64,7 @@ Config config(const std::string& dir, const std::vector<std::string>& overrides)
   std::ofstream(path) << "model: {n_layer: 2, n_head: 4, n_embd: 32, seq_len: 16, vocab_size: 256}\n"
                       << "data: {train: " << dir << "/bytes_train_*.bin, val: " << dir << "/bytes_val_*.bin}\n"
                       << "train: {batch_size: 8, steps: 20, lr: 3.0e-3, warmup: 2, eval_batches: 2}\n"
-                      << "est: {schedule: " << EST_SOURCE_DIR << "/schedules/gpt2-est.yaml, strata: 2}\n"
+                      << "est: {schedule: " << EST_SOURCE_DIR << "/schedules/gpt2-est.yaml}\n"
                       << "runtime: {threads: 1}\n"
                       << "output: {dir: " << dir << "/out, save_model: false}\n";
   return load_config(path, overrides);
@@ -95,7 +95,7 @@ void expect_same_training(const Trainer& got, const Trainer& want, const std::st
 std::vector<int> layouts() {
   std::vector<int> tp;
   for (int t : {1, 2, 4})
-    if (world_size() % t == 0 && t <= 2) tp.push_back(t);  // 4 strata would leave ranks without heads at p = 0.5
+    if (world_size() % t == 0 && t <= 2) tp.push_back(t);  // 4 ranks would leave some without heads at p = 0.5
   return tp;
 }
 
@@ -245,7 +245,8 @@ TEST(ParallelTraining, BalancerShiftsBatchShareFromASlowRank) {
     extra.insert(extra.end(), common.begin(), common.end());
     return config(data.dir(), extra);
   };
-  Trainer balanced(with({}), MPI_COMM_WORLD), unbalanced(with({"parallel.balance=false"}), MPI_COMM_WORLD);
+  Trainer balanced(with({"output.dir=" + data.dir() + "/balanced"}), MPI_COMM_WORLD),
+      unbalanced(with({"parallel.balance=false", "output.dir=" + data.dir() + "/unbalanced"}), MPI_COMM_WORLD);
   balanced.run();
   unbalanced.run();
   const auto& shares = balanced.balancer().batch_shares();

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "est/sampler.hpp"
@@ -264,9 +266,9 @@ TEST(Sampler, StratifiedDrawsGiveEveryStratumItsShareAndEveryUnitProbabilityP) {
       for (int h : l.heads) ++head_on[h];
     }
     EXPECT_EQ(sub.head_scale, 4.0f);
-    EXPECT_TRUE(sub.head_scale_by_stratum.empty());
+    EXPECT_TRUE(sub.head_scale_by_rank.empty());
   }
-  expect_binomial(first_stratum_extra, 4 * steps, 0.5, "the leftover head rotates over the strata");
+  expect_binomial(first_stratum_extra, 4 * steps, 0.5, "the leftover head goes to either stratum alike");
   for (int h = 0; h < 12; ++h) expect_binomial(head_on[h], 4 * steps, 0.25, "head " + std::to_string(h));
 }
 
@@ -283,15 +285,61 @@ TEST(Sampler, PlacedLeftoversKeepTheEstimateUnbiasedThroughPerStratumScales) {
   for (int64_t step = 0; step < steps; ++step) {
     const Subnetwork sub = sampler.sample(st, step, &fastest_first);
     EXPECT_EQ(per_stratum(sub.layers[0].heads, 12, 2), (std::vector<int>{1, 2})) << "the extra head goes to stratum 1";
-    ASSERT_EQ(sub.head_scale_by_stratum, (std::vector<float>{6.0f, 3.0f}));
+    ASSERT_EQ(sub.head_scale_by_rank, (std::vector<float>{6.0f, 3.0f}));
     for (int h : sub.layers[0].heads) {
-      with_scales += sub.head_scale_by_stratum[h / 6] * value[h] / steps;
+      with_scales += sub.head_scale_by_rank[h / 6] * value[h] / steps;
       with_one_scale += sub.head_scale * value[h] / steps;
     }
     EXPECT_EQ(sub.local_part(1, 2, 12, 96).head_scale, 3.0f);
   }
   EXPECT_NEAR(with_scales, total, 0.03 * total);
   EXPECT_GT(std::abs(with_one_scale - total), 0.1 * total) << "one scale for unequal quotas is biased";
+}
+
+TEST(Sampler, OneDrawGivesEveryPowerOfTwoLayoutBalancedRanksAndEveryUnitProbabilityP) {
+  const ModelShape s = shape(3, 16, 32);  // 16 heads, 128 neurons, 8 strata
+  const SubnetworkSampler sampler(s, 3, LayerScaling::none, 8);
+  const StageSpec st = stage(0.4375, 0.3, 1);  // 7 of 16 heads, 38 of 128 neurons: leftovers 7 and 6 of 8
+  const int steps = 1500;
+  std::vector<int64_t> head_on(16, 0), neuron_on(128, 0);
+  for (int64_t step = 0; step < steps; ++step) {
+    const Subnetwork sub = sampler.sample(st, step);
+    for (const LayerSelection& l : sub.layers) {
+      for (int tp : {1, 2, 4, 8}) {
+        for (auto [units, n, k] : {std::tuple{&l.heads, 16, 7}, std::tuple{&l.neurons, 128, 38}}) {
+          for (int c : per_stratum(*units, n, tp)) {
+            ASSERT_GE(c, k / tp) << "tp " << tp << ", step " << step;
+            ASSERT_LE(c, (k + tp - 1) / tp) << "tp " << tp << ", step " << step;
+          }
+        }
+      }
+      for (int h : l.heads) ++head_on[h];
+      for (int j : l.neurons) ++neuron_on[j];
+    }
+  }
+  for (int h = 0; h < 16; ++h) expect_binomial(head_on[h], 3 * steps, 7.0 / 16, "head " + std::to_string(h));
+  for (int j = 0; j < 128; j += 9) expect_binomial(neuron_on[j], 3 * steps, 38.0 / 128, "neuron " + std::to_string(j));
+}
+
+TEST(Sampler, LeftoversPlacedOnRanksThatHoldSeveralStrataKeepTheEstimateUnbiased) {
+  const ModelShape s = shape(1, 8, 16);  // 8 heads in 4 strata, on 2 ranks
+  const SubnetworkSampler sampler(s, 9, LayerScaling::none, 4);
+  const StageSpec st = stage(0.375, 1, 1);  // 3 of 8 heads: 3 leftovers, two of them to the fastest rank 1
+  const std::vector<int> fastest_first = {1, 0};
+  std::vector<double> value(8);
+  double total = 0;
+  for (int h = 0; h < 8; ++h) total += value[h] = 1.0 + h * h;
+  double estimate = 0;
+  const int steps = 4000;
+  for (int64_t step = 0; step < steps; ++step) {
+    const Subnetwork sub = sampler.sample(st, step, &fastest_first);
+    ASSERT_EQ(per_stratum(sub.layers[0].heads, 8, 2), (std::vector<int>{1, 2}));
+    ASSERT_EQ(sub.head_scale_by_rank, (std::vector<float>{4.0f, 2.0f}));
+    for (int h : sub.layers[0].heads) estimate += sub.head_scale_by_rank[h / 4] * value[h] / steps;
+  }
+  EXPECT_NEAR(estimate, total, 0.03 * total);
+  const std::vector<int> three = {0, 1, 2};
+  EXPECT_THROW(sampler.sample(st, 0, &three), std::invalid_argument) << "3 ranks cannot hold 4 strata";
 }
 
 }  // namespace

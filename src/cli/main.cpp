@@ -4,6 +4,7 @@
 // Under MPI every rank runs the same command. Errors while setting up (config, data, model file) are agreed on:
 // the lowest failing rank reports and every rank exits with its status. An error once training runs (the
 // others may be waiting in a collective) aborts the whole job, so it ends instead of hanging.
+#include <hdf5.h>
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -13,12 +14,14 @@
 #include <memory>
 #include <optional>
 
+#include "collective_error.hpp"
 #include "config/config.hpp"
 #include "data/prepare.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/inspect.hpp"
 #include "jobs/scaling_study.hpp"
+#include "parallel/failure_agreement.hpp"
 #include "sim/calibration.hpp"
 #include "sim/simulation.hpp"
 #include "train/bench.hpp"
@@ -43,12 +46,9 @@ int attempt(const std::function<void()>& f, std::string& message) {
   try {
     f();
     return 0;
-  } catch (const est::InputError& e) {
-    message = e.what();
-    return kExitBadInput;
   } catch (const std::exception& e) {
     message = e.what();
-    return 1;
+    return est::exit_status_of(std::current_exception());
   }
 }
 
@@ -77,6 +77,9 @@ int or_abort(const std::function<void()>& f) {
   } catch (const est::TrainingDiverged& e) {
     if (world_rank() == 0) report(e.what());
     return 1;
+  } catch (const est::CollectiveError& e) {
+    if (e.reports()) report(e.what());
+    return e.status();
   } catch (const est::InputError& e) {
     message = e.what();
     status = kExitBadInput;
@@ -257,6 +260,12 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // HDF5 starts before MPI and never shuts down: a file whose close failed (a full disk) stays broken inside it,
+  // and closing it again at shutdown, as HDF5 would at exit or in MPI_Finalize, crashes. est closes every file it
+  // writes itself. Its failures reach the user translated (io/io_error.hpp), not as its error stack.
+  H5dont_atexit();
+  H5open();
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   const int rc = run(argc, argv);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/yaml_file.hpp"
+#include "est/sampler.hpp"
 #include "gemm.hpp"
 #include "input_error.hpp"
 
@@ -97,6 +98,7 @@ const std::map<std::string, Setter>& schema() {
       field("parallel.slow_factor", &Config::parallel, &ParallelConfig::slow_factor),
       field("output.dir", &Config::output, &OutputConfig::dir),
       field("output.save_model", &Config::output, &OutputConfig::save_model),
+      field("output.on_checkpoint_error", &Config::output, &OutputConfig::on_checkpoint_error),
       field("output.checkpoint_every", &Config::output, &OutputConfig::checkpoint_every),
       field("output.keep", &Config::output, &OutputConfig::keep),
       field("output.trace", &Config::output, &OutputConfig::trace),
@@ -214,18 +216,26 @@ void validate(const Reader& r) {
   r.require(t.stop_after >= 0, "train.stop_after", "must be >= 0 (0: run to the end)");
   r.require(c.output.checkpoint_every >= 0, "output.checkpoint_every", "must be >= 0 (0: only when stopping early)");
   r.require(c.output.keep >= 1, "output.keep", "must be >= 1");
+  r.require(c.output.on_checkpoint_error == "stop" || c.output.on_checkpoint_error == "warn",
+            "output.on_checkpoint_error", "expected stop or warn, got '" + c.output.on_checkpoint_error + "'");
   r.require(c.est.inactive == "skip" || c.est.inactive == "zero_grad", "est.inactive",
             "expected skip or zero_grad, got '" + c.est.inactive + "'");
   r.require(c.est.layer_scaling == "none" || c.est.layer_scaling == "inverse", "est.layer_scaling",
             "expected none or inverse, got '" + c.est.layer_scaling + "'");
   r.require(c.est.seed >= -1, "est.seed", "must be >= 0 (or -1: train.seed)");
-  r.require(c.est.strata >= 0, "est.strata", "must be >= 0 (0: parallel.tp)");
+  r.require(c.est.strata >= 0, "est.strata", "must be >= 0 (0: the default)");
   const auto& p = c.parallel;
   r.require(p.tp >= 1, "parallel.tp", "must be >= 1");
   r.require(c.model.n_head % p.tp == 0, "parallel.tp",
             "must divide model.n_head (" + std::to_string(c.model.n_head) + "): heads are split across the TP ranks");
   r.require(c.model.n_head % c.est_strata() == 0, "est.strata",
             "must divide model.n_head (" + std::to_string(c.model.n_head) + ")");
+  const int strata = c.est_strata();
+  r.require(strata_fit_ranks(strata, p.tp), "est.strata",
+            std::to_string(strata) + (c.est.strata > 0 ? "" : " (the default)") + " strata over parallel.tp = " +
+                std::to_string(p.tp) + ": a rank must hold whole strata, and more than one only when their number " +
+                "is a power of two; set est.strata to " + std::to_string(p.tp) +
+                " or to a power of two that it divides");
   r.require(p.balance_threshold >= 1.0, "parallel.balance_threshold", "must be >= 1 (max/mean compute time)");
   r.require(p.balance_patience >= 1, "parallel.balance_patience", "must be >= 1");
   r.require(p.slow_rank >= -1, "parallel.slow_rank", "must be a rank, or -1 for none");
@@ -270,6 +280,13 @@ Config read_config(YAML::Node root, const std::string& path, const std::vector<s
 }  // namespace
 
 uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc() ? train.seed : std::stoull(model.init); }
+
+int Config::est_strata() const {
+  if (est.strata > 0) return est.strata;
+  int s = 1;
+  while (s < 8 && model.n_head % (2 * s) == 0) s *= 2;
+  return s;
+}
 
 ModelShape Config::shape() const {
   ModelShape s;

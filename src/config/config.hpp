@@ -52,7 +52,7 @@ struct EstConfig {
   std::string inactive = "skip";   // skip | zero_grad: AdamW for parameters outside the subnetwork
   std::string layer_scaling = "none";  // none | inverse: scale active layers' branches by 1/p_L
   int64_t seed = -1;               // subnetwork draws; -1: train.seed
-  int strata = 0;                  // head/neuron draws stratified over this many groups; 0: parallel.tp
+  int strata = 0;                  // head/neuron draws stratified over this many groups; 0: est_strata()'s default
 };
 
 // Parallel layout and load balancing (the process grid comes from the MPI world and parallel.tp).
@@ -71,6 +71,8 @@ struct OutputConfig {
   int checkpoint_every = 0;  // HDF5 checkpoint every N steps (0: only when stopping early, and last under --resume auto)
   int keep = 3;              // checkpoints kept (the newest)
   bool trace = true;         // <dir>/trace.h5, one row per step
+  std::string on_checkpoint_error = "stop";  // stop | warn: a checkpoint that cannot be written ends the run, or
+                                             // is reported and retried at the next one
 };
 
 struct RuntimeConfig {
@@ -95,7 +97,9 @@ struct Config {
   std::string init_llmc_path() const { return model.init.substr(5); }
   uint64_t init_seed() const;
   uint64_t est_seed() const { return est.seed >= 0 ? static_cast<uint64_t>(est.seed) : train.seed; }
-  int est_strata() const { return est.strata > 0 ? est.strata : parallel.tp; }
+  // The strata of the draws. Default: the largest power of two up to 8 that divides model.n_head, whatever the
+  // layout, so that 1, 2, 4 and 8 tensor-parallel ranks (those that divide it) train the same subnetworks.
+  int est_strata() const;
 
   ModelShape shape() const;
 };

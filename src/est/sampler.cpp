@@ -12,26 +12,54 @@ namespace est {
 namespace {
 
 // What a stream of words is drawn for; part of the Philox counter, so no two draws of a step share words.
-enum Purpose : uint32_t { kLayers = 1, kHeads = 2, kNeurons = 3 };
+enum Purpose : uint32_t { kLayers = 1, kHeads = 2, kNeurons = 3, kHeadLeftovers = 4, kNeuronLeftovers = 5 };
 // The stream of a draw made once per step rather than once per layer.
 constexpr uint32_t kShared = 0xFFFFFF;
+
+// 0..n-1 with the bits of each index reversed when n is a power of two (0 4 2 6 1 5 3 7): any run of consecutive
+// entries, read cyclically, meets every aligned block of n / 2^j indices equally often, +-1. Otherwise in order.
+std::vector<int> leftover_order(int n) {
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  if (n & (n - 1)) return order;
+  int bits = 0;
+  while ((1 << bits) < n) ++bits;
+  for (int i = 0; i < n; ++i) {
+    int r = 0;
+    for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
+    order[i] = r;
+  }
+  return order;
+}
 
 }  // namespace
 
 SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata)
     : shape_(shape), seed_(seed), scaling_(scaling), strata_(strata) {}
 
-std::vector<bool> SubnetworkSampler::extra_strata(int k, int64_t step, int slot, const std::vector<int>* first) const {
+// The e-th leftover goes to the group of ranks[e % groups] (one group of all the strata without `ranks`), to the
+// (e / groups)-th of its strata counted from a random start in leftover order.
+std::vector<bool> SubnetworkSampler::extra_strata(int k, int64_t step, uint32_t purpose, int slot,
+                                                  const std::vector<int>* ranks) const {
   const int extra = k % strata_;
   std::vector<bool> gets(strata_, false);
-  for (int i = 0; i < extra; ++i) gets[first ? (*first)[i] : int((step + slot + i) % strata_)] = true;
+  if (extra == 0) return gets;
+  const int groups = ranks ? int(ranks->size()) : 1, per = strata_ / groups;
+  const std::vector<int> order = leftover_order(per);
+  RandomStream random(seed_, step, purpose == kHeads ? kHeadLeftovers : kNeuronLeftovers, static_cast<uint32_t>(slot));
+  std::vector<int> start(groups);
+  for (int& s : start) s = int(random.below(static_cast<uint32_t>(per)));
+  for (int e = 0; e < extra; ++e) {
+    const int g = e % groups, group = ranks ? (*ranks)[g] : 0;
+    gets[group * per + order[(start[g] + e / groups) % per]] = true;
+  }
   return gets;
 }
 
 std::vector<int> SubnetworkSampler::draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot,
-                                                    const std::vector<int>* first) const {
+                                                    const std::vector<int>* ranks) const {
   const int per = n / strata_, base = k / strata_;
-  const std::vector<bool> extra = extra_strata(k, step, slot, first);
+  const std::vector<bool> extra = extra_strata(k, step, purpose, slot, ranks);
   std::vector<int> chosen;
   for (int s = 0; s < strata_; ++s) {
     const uint32_t stream = static_cast<uint32_t>(slot * strata_ + s);
@@ -87,9 +115,10 @@ std::vector<bool> SubnetworkSampler::sample_layers(const StageSpec& stage, int64
   return active;
 }
 
-Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const std::vector<int>* first) const {
-  if (first && int(first->size()) != strata_)
-    throw std::invalid_argument("sample: the strata order must name all " + std::to_string(strata_) + " strata");
+Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const std::vector<int>* ranks) const {
+  if (ranks && (ranks->empty() || strata_ % int(ranks->size())))
+    throw std::invalid_argument("sample: " + std::to_string(ranks ? ranks->size() : 0) +
+                                " ranks do not divide the " + std::to_string(strata_) + " strata");
   const std::vector<bool> active = sample_layers(stage, step);
   const int n_neurons = 4 * shape_.n_embd;
   const int k_heads = count_for(stage.p_heads, shape_.n_head);
@@ -102,21 +131,25 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const
     if (!layer.active) continue;
     // A shared draw is the same streams read by every layer.
     const int slot = stage.shared_draw ? shape_.n_layer : l;
-    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot, first);
-    layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot, first);
+    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot, ranks);
+    layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot, ranks);
   }
   sub.head_scale = static_cast<float>(1.0 / stage.p_heads);
   sub.mlp_scale = static_cast<float>(1.0 / stage.p_mlp);
-  // Fixed unequal quotas: a stratum of N_s units that keeps k_s is scaled by N_s / k_s.
-  const auto by_stratum = [&](int k, int n) {
-    std::vector<float> scale(strata_);
-    const std::vector<bool> extra = extra_strata(k, step, 0, first);
-    for (int s = 0; s < strata_; ++s) scale[s] = static_cast<float>(double(n / strata_) / (k / strata_ + extra[s]));
+  // Fixed unequal quotas: a rank of N_r units that keeps k_r is scaled by N_r / k_r. Its quota does not depend on
+  // which of its strata took the leftovers.
+  const auto by_rank = [&](int k, int n) {
+    const int groups = int(ranks->size()), extra = k % strata_;
+    std::vector<float> scale(groups);
+    for (int g = 0; g < groups; ++g) {
+      const int k_r = k / strata_ * (strata_ / groups) + extra / groups + (g < extra % groups);
+      scale[(*ranks)[g]] = static_cast<float>(double(n / groups) / k_r);
+    }
     return scale;
   };
-  if (first && (k_heads % strata_ || k_neurons % strata_)) {
-    sub.head_scale_by_stratum = by_stratum(k_heads, shape_.n_head);
-    sub.mlp_scale_by_stratum = by_stratum(k_neurons, n_neurons);
+  if (ranks && (k_heads % strata_ || k_neurons % strata_)) {
+    sub.head_scale_by_rank = by_rank(k_heads, shape_.n_head);
+    sub.mlp_scale_by_rank = by_rank(k_neurons, n_neurons);
   }
   sub.layer_scale = scaling_ == LayerScaling::inverse ? static_cast<float>(1.0 / stage.p_layers) : 1.0f;
   return sub;

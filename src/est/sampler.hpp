@@ -16,20 +16,29 @@ enum class LayerScaling {
   inverse,  // stochastic-depth style: active layers' residual branches also carry 1/p_layers
 };
 
+// Whether `tp_ranks` ranks get balanced shares of draws over `strata` (see below): each rank holds whole strata,
+// and more than one only when their number is a power of two.
+inline bool strata_fit_ranks(int strata, int tp_ranks) {
+  return strata % tp_ranks == 0 && (tp_ranks == 1 || strata == tp_ranks || (strata & (strata - 1)) == 0);
+}
+
 class SubnetworkSampler {
  public:
-  // Heads and neurons are drawn stratified over `strata` equal groups (the tensor-parallel ranks, which hold
-  // them in contiguous blocks): every group gets k / strata of the k units, and the k % strata left over go to
-  // groups in turn (rotating with the step and the layer), so every unit keeps inclusion probability k / N and
-  // no rank waits on another's larger share for long.
+  // Heads and neurons are drawn stratified over `strata` equal contiguous groups: every group gets k / strata of
+  // the k units, and the k % strata left over go to a run of the groups that starts at a random place, taken in
+  // bit-reversed order when `strata` is a power of two. A tensor-parallel rank holds strata / tp whole groups, so
+  // on any power-of-two tp dividing `strata` (or tp = strata) every rank gets k / tp units, +-1: one draw, made
+  // without knowing the layout, balances every layout. Every unit keeps inclusion probability k / N.
   SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata = 1);
 
   // Active layers, and in each the sorted head and neuron sets, with their inverted-dropout scales. A full stage
-  // gives exactly Subnetwork::full(shape). With `first` (a permutation of the strata, e.g. the fastest
-  // tensor-parallel ranks first), the leftover units go to the first strata in that order in every layer
-  // instead of in turn, and each stratum is scaled by its own N_s / k_s, so the estimate stays unbiased in every
-  // step while the extra work sits where the load balancer wants it.
-  Subnetwork sample(const StageSpec& stage, int64_t step, const std::vector<int>* first = nullptr) const;
+  // gives exactly Subnetwork::full(shape). With `ranks` (the tensor-parallel ranks, e.g. the fastest first; their
+  // number dividing the strata), the leftover units go round the ranks in that order in every layer instead, and
+  // each rank's part is scaled by its own N_r / k_r, so the estimate stays unbiased in every step while the extra
+  // work sits where the load balancer wants it.
+  Subnetwork sample(const StageSpec& stage, int64_t step, const std::vector<int>* ranks = nullptr) const;
+
+  int strata() const { return strata_; }
 
   // The active-layer mask of the same draw, without drawing heads and neurons.
   std::vector<bool> sample_layers(const StageSpec& stage, int64_t step) const;
@@ -39,9 +48,9 @@ class SubnetworkSampler {
   // k of n units in `strata_` contiguous groups, as above; `slot` is the layer (or one past the last for a
   // draw shared by all layers).
   std::vector<int> draw_stratified(int k, int n, int64_t step, uint32_t purpose, int slot,
-                                   const std::vector<int>* first) const;
-  // Which strata take one of the k % strata leftovers: in turn, or the first of `first`.
-  std::vector<bool> extra_strata(int k, int64_t step, int slot, const std::vector<int>* first) const;
+                                   const std::vector<int>* ranks) const;
+  // Which strata take one of the k % strata leftovers, as above.
+  std::vector<bool> extra_strata(int k, int64_t step, uint32_t purpose, int slot, const std::vector<int>* ranks) const;
 
   ModelShape shape_;
   uint64_t seed_;

@@ -46,9 +46,9 @@ Schedule load_schedule(const std::string& path);
 // The checks that need the model and the run length: sets that round to nothing, stages ending out of order or
 // after the run, a last stage that stops early. Throws InputError(schedule path, key, message); returns
 // warnings (each one line naming the file and key) for schedules that run but are probably unintended.
-// `strata`: the groups heads and neurons are drawn in (sampler.hpp); each needs at least one of each.
+// `tp_ranks`: the tensor-parallel ranks the heads and neurons are split over; each needs at least one of each.
 std::vector<std::string> check_schedule(const Schedule& schedule, const ModelShape& shape, int64_t total_steps,
-                                        int strata = 1);
+                                        int tp_ranks = 1);
 
 // Realised set size for rate P out of N: round(P * N) (est-method.md §4).
 int count_for(double p, int n);

@@ -22,9 +22,9 @@ struct Subnetwork {
   float head_scale = 1.0f;
   float mlp_scale = 1.0f;
   float layer_scale = 1.0f;
-  // When the draw gave the strata (tensor-parallel ranks) fixed, unequal quotas: each stratum's own scale,
-  // N_s / k_s, which keeps the estimate unbiased in every step; empty otherwise.
-  std::vector<float> head_scale_by_stratum, mlp_scale_by_stratum;
+  // When the draw gave the tensor-parallel ranks fixed, unequal quotas: each rank's own scale, N_r / k_r, which
+  // keeps the estimate unbiased in every step; empty otherwise.
+  std::vector<float> head_scale_by_rank, mlp_scale_by_rank;
 
   // Every layer, head and neuron: of the whole model, or of one tensor-parallel rank's share of it.
   static Subnetwork full(int layers, int heads, int neurons) {
@@ -39,14 +39,13 @@ struct Subnetwork {
   static Subnetwork full(const ModelShape& s) { return full(s.n_layer, s.n_head, 4 * s.n_embd); }
 
   // This tensor-parallel rank's part: the heads and neurons in its block (of n_head / size heads and
-  // n_neurons / size neurons), renumbered from 0, with its stratum's scales when there are per-stratum ones
-  // (one stratum per rank).
+  // n_neurons / size neurons), renumbered from 0, with its own scales when there are per-rank ones.
   Subnetwork local_part(int rank, int size, int n_head, int n_neurons) const {
     Subnetwork part = *this;
-    if (!head_scale_by_stratum.empty()) {
-      if (int(head_scale_by_stratum.size()) != size) throw std::invalid_argument("per-stratum scales need a stratum per rank");
-      part.head_scale = head_scale_by_stratum[rank];
-      part.mlp_scale = mlp_scale_by_stratum[rank];
+    if (!head_scale_by_rank.empty()) {
+      if (int(head_scale_by_rank.size()) != size) throw std::invalid_argument("per-rank scales of another layout");
+      part.head_scale = head_scale_by_rank[rank];
+      part.mlp_scale = mlp_scale_by_rank[rank];
     }
     const int hb = n_head / size, nb = n_neurons / size;
     for (LayerSelection& l : part.layers) {

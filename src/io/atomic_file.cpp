@@ -4,27 +4,27 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <system_error>
+
+#include "io/io_error.hpp"
 
 namespace est {
 
 namespace {
 
-std::system_error io_error(const std::string& what, const std::string& path) {
-  return std::system_error(errno, std::generic_category(), what + " " + path);
-}
+IoError io_error(const std::string& path, const std::string& what) { return IoError(path, what, std::strerror(errno)); }
 
 // A rename is durable only once the directory holding it is synced.
 void sync_parent_dir(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw io_error("cannot open directory", dir);
+  if (fd < 0) throw io_error(dir, "opening the directory to sync it");
   // Some file systems cannot sync a directory (EINVAL); the file itself is already synced.
   const bool ok = ::fsync(fd) == 0 || errno == EINVAL;
   ::close(fd);
-  if (!ok) throw io_error("cannot fsync directory", dir);
+  if (!ok) throw io_error(dir, "syncing the directory");
 }
 
 }  // namespace
@@ -44,12 +44,12 @@ bool write_all(int fd, const void* data, size_t n) {
 void write_file_atomic(const std::string& path, const std::function<bool(int fd)>& write) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw io_error("cannot create", tmp);
+  if (fd < 0) throw io_error(path, "creating its temporary " + tmp);
   // close() can report a deferred write error, so it counts too.
   bool ok = write(fd) && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::system_error error = io_error(ok ? "cannot rename " + tmp + " to" : "cannot write", ok ? path : tmp);
+    const IoError error = io_error(path, ok ? "renaming " + tmp + " to it" : "writing it");
     ::unlink(tmp.c_str());
     throw error;
   }

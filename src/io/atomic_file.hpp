@@ -6,7 +6,7 @@
 
 namespace est {
 
-// write(fd) fills the temporary file; it must return true on success.
+// write(fd) fills the temporary file; it must return true on success. Failures throw IoError (io/io_error.hpp).
 void write_file_atomic(const std::string& path, const std::function<bool(int fd)>& write);
 void write_text_atomic(const std::string& path, const std::string& text);
 // write(2) until all n bytes are out; false on error.

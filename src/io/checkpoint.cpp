@@ -6,14 +6,19 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 
+#include "collective_error.hpp"
 #include "input_error.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/hdf5_util.hpp"
+#include "io/io_error.hpp"
+#include "parallel/failure_agreement.hpp"
 
 namespace est {
 
@@ -154,6 +159,15 @@ T read_attr(const std::string& path, hid_t obj, const char* name, hid_t type) {
   return value;
 }
 
+// Checkpoints from before est_strata drew over their writer's TP ranks, the default then.
+int strata_of(const std::string& path, hid_t file, int writer_tp) {
+  if (H5Aexists(file, "est_strata") <= 0) return writer_tp;
+  const int64_t strata = read_attr<int64_t>(path, file, "est_strata", H5T_NATIVE_INT64);
+  if (strata < 1 || strata > INT_MAX)
+    throw InputError(path, "est_strata", "must be positive, got " + std::to_string(strata));
+  return int(strata);
+}
+
 std::vector<double> read_doubles(const std::string& path, hid_t obj, const char* name) {
   H5Handle attr = open_attr(path, obj, name);
   H5Handle space(h5_check(H5Aget_space(attr.get()), name), H5Sclose);
@@ -208,12 +222,17 @@ uint64_t partial_checksum(const float* local, const Geometry& g, const std::vect
 }
 
 void sync_and_rename(const std::string& tmp, const std::string& path) {
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("cannot sync " + tmp);
+  const auto fail = [](const std::string& what) { throw std::system_error(errno, std::generic_category(), what); };
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + tmp);
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
   ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  errno = err;
+  if (!synced) fail("cannot sync " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " to " + path);
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -267,23 +286,68 @@ std::string checkpoint_path(const std::string& dir, int64_t step) {
   return dir + "/" + name;
 }
 
-std::vector<std::string> list_checkpoints(const std::string& dir) {
+namespace {
+
+std::vector<std::string> glob_paths(const std::string& pattern) {
   glob_t g{};
   std::vector<std::string> paths;
-  if (::glob((dir + "/ckpt_*.h5").c_str(), 0, nullptr, &g) == 0) paths.assign(g.gl_pathv, g.gl_pathv + g.gl_pathc);
+  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) paths.assign(g.gl_pathv, g.gl_pathv + g.gl_pathc);
   ::globfree(&g);
+  return paths;
+}
+
+}  // namespace
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> paths = glob_paths(dir + "/ckpt_*.h5");
   std::sort(paths.rbegin(), paths.rend());  // zero-padded steps: newest first
   return paths;
 }
 
-bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
-                     const ProcessGrid& grid) {
-  bool collective = true;
-  const ModelShape& shape = model.shape();
-  const ParameterLayout whole(shape);
+std::vector<std::string> partial_checkpoints(const std::string& dir) { return glob_paths(dir + "/ckpt_*.h5.tmp"); }
+
+namespace {
+
+// Everything besides the tensors, as attributes of the root.
+void write_header(hid_t f, const ModelShape& shape, const AdamW& optimizer, const TrainingState& state) {
+  write_string(f, "est_kind", "checkpoint");
+  const int64_t ints[] = {kCheckpointFormat, state.step, state.stage, state.data.epoch, state.data.shard,
+                          state.data.window, state.tp, state.dp, optimizer.steps_taken(), state.strata};
+  const char* int_names[] = {"format_version", "step", "stage", "data_epoch", "data_shard",
+                             "data_window", "tp", "dp", "adamw_t", "est_strata"};
+  for (size_t i = 0; i < std::size(ints); ++i) write_attr(f, int_names[i], H5T_NATIVE_INT64, &ints[i]);
+  for (const ShapeField& sf : kShapeFields) {
+    const int64_t v = shape.*sf.member;
+    write_attr(f, sf.name, H5T_NATIVE_INT64, &v);
+  }
+  write_attr(f, "est_seed", H5T_NATIVE_UINT64, &state.est_seed);
+  write_attr(f, "data_seed", H5T_NATIVE_UINT64, &state.data_seed);
+  write_attr(f, "flops_so_far", H5T_NATIVE_DOUBLE, &state.flops_so_far);
+  write_attr(f, "train_seconds", H5T_NATIVE_DOUBLE, &state.train_seconds);
+  const double none = 0;
+  write_attr(f, "balancer_state", H5T_NATIVE_DOUBLE, state.balancer.empty() ? &none : state.balancer.data(),
+             std::max<hsize_t>(state.balancer.size(), 1));
+  const int64_t has_balancer = !state.balancer.empty();
+  write_attr(f, "has_balancer_state", H5T_NATIVE_INT64, &has_balancer);
+  write_string(f, "config", state.config_yaml);
+  write_string(f, "schedule", state.schedule_yaml);
+  write_string(f, "orientation",
+               "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
+}
+
+// What a failed write of `tmp` becomes: the file, what was written, the OS's reason (asked before the partial
+// file is removed).
+std::exception_ptr write_failure(const std::string& tmp, const std::string& what, int err, const std::string& hdf5) {
+  return std::make_exception_ptr(IoError(tmp, what, write_failure_reason(tmp, err, hdf5)));
+}
+
+// The file, written collectively by every rank. A rank whose write fails must not leave the others in the next
+// collective: after each dataset and at the close all ranks agree, and all unwind together on a failure.
+bool write_checkpoint_file(const std::string& tmp, const std::string& what, const GPT2& model, const AdamW& optimizer,
+                           const TrainingState& state, const ProcessGrid& grid) {
+  const ParameterLayout whole(model.shape());
   const ParameterLayout& mine = model.layout();
   const auto host = host_tensors(model, optimizer);
-
   // One data-parallel replica writes; in it, replicated tensors come from its first tensor-parallel rank.
   auto writes = [&](int id) { return grid.dp_rank() == 0 && (mine[id].sharded || grid.tp_rank() == 0); };
   std::vector<uint64_t> checksums(3 * kNumParams, 0);
@@ -294,68 +358,86 @@ bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& op
             partial_checksum(host[g].data() + mine[id].offset, geometry(whole, id), my_rows(mine, id));
   MPI_Allreduce(MPI_IN_PLACE, checksums.data(), int(checksums.size()), MPI_UINT64_T, MPI_SUM, grid.world_mpi());
 
-  const std::string tmp = path + ".tmp";
-  {
-    H5Handle fapl(h5_check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
-    H5Pset_fapl_mpio(fapl.get(), grid.world_mpi(), MPI_INFO_NULL);
-    H5Handle file(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "create " + tmp),
-                  H5Fclose);
-    const hid_t f = file.get();
-    write_string(f, "est_kind", "checkpoint");
-    const int64_t ints[] = {kCheckpointFormat, state.step, state.stage, state.data.epoch, state.data.shard,
-                            state.data.window, state.tp, state.dp, optimizer.steps_taken()};
-    const char* int_names[] = {"format_version", "step", "stage", "data_epoch", "data_shard",
-                               "data_window", "tp", "dp", "adamw_t"};
-    for (size_t i = 0; i < std::size(ints); ++i) write_attr(f, int_names[i], H5T_NATIVE_INT64, &ints[i]);
-    for (const ShapeField& sf : kShapeFields) {
-      const int64_t v = shape.*sf.member;
-      write_attr(f, sf.name, H5T_NATIVE_INT64, &v);
-    }
-    write_attr(f, "est_seed", H5T_NATIVE_UINT64, &state.est_seed);
-    write_attr(f, "data_seed", H5T_NATIVE_UINT64, &state.data_seed);
-    write_attr(f, "flops_so_far", H5T_NATIVE_DOUBLE, &state.flops_so_far);
-    write_attr(f, "train_seconds", H5T_NATIVE_DOUBLE, &state.train_seconds);
-    const double none = 0;
-    write_attr(f, "balancer_state", H5T_NATIVE_DOUBLE, state.balancer.empty() ? &none : state.balancer.data(),
-               std::max<hsize_t>(state.balancer.size(), 1));
-    const int64_t has_balancer = !state.balancer.empty();
-    write_attr(f, "has_balancer_state", H5T_NATIVE_INT64, &has_balancer);
-    write_string(f, "config", state.config_yaml);
-    write_string(f, "schedule", state.schedule_yaml);
-    write_string(f, "orientation",
-                 "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
-
-    H5Handle dxpl = collective_transfer();
-    for (int g = 0; g < 3; ++g) {
-      H5Handle group(h5_check(H5Gcreate2(f, kGroups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kGroups[g]),
-                     H5Gclose);
-      for (int id = 0; id < kNumParams; ++id) {
-        const Geometry geo = geometry(whole, id);
-        H5Handle space(h5_check(H5Screate_simple(int(geo.dims.size()), geo.dims.data(), nullptr), "space"),
-                       H5Sclose);
-        H5Handle dataset(h5_check(H5Dcreate2(group.get(), whole[id].name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
-                                             H5P_DEFAULT, H5P_DEFAULT),
-                                  whole[id].name),
-                         H5Dclose);
-        write_attr(dataset.get(), "checksum", H5T_NATIVE_UINT64, &checksums[g * kNumParams + id]);
-        const int64_t geo_attrs[] = {geo.layers, geo.rows, geo.cols};
-        write_attr(dataset.get(), "layers_rows_cols", H5T_NATIVE_INT64, geo_attrs, 3);
-        const std::vector<int64_t> rows = writes(id) ? my_rows(mine, id) : std::vector<int64_t>{};
-        H5Handle file_space = select_rows(dataset.get(), geo, rows);
-        H5Handle mem = memory_space(geo.layers * int64_t(rows.size()) * geo.cols);
-        h5_check(H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl.get(),
-                          host[g].data() + mine[id].offset),
-                 "write " + dataset_name(g, id));
-        uint32_t local_cause = 0, global_cause = 0;
-        H5Pget_mpio_no_collective_cause(dxpl.get(), &local_cause, &global_cause);
-        collective = collective && global_cause == H5D_MPIO_COLLECTIVE;
-      }
+  bool collective = true;
+  H5Handle fapl(h5_check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  H5Pset_fapl_mpio(fapl.get(), grid.world_mpi(), MPI_INFO_NULL);
+  const hid_t created = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+  raise_if_any_failed(grid.world_mpi(), created < 0 ? write_failure(tmp, what, errno, "HDF5 cannot create it")
+                                                    : std::exception_ptr());
+  H5Handle file(created, H5Fclose);
+  const hid_t f = file.get();
+  write_header(f, model.shape(), optimizer, state);
+  H5Handle dxpl = collective_transfer();
+  for (int g = 0; g < 3; ++g) {
+    H5Handle group(h5_check(H5Gcreate2(f, kGroups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kGroups[g]), H5Gclose);
+    for (int id = 0; id < kNumParams; ++id) {
+      const Geometry geo = geometry(whole, id);
+      H5Handle space(h5_check(H5Screate_simple(int(geo.dims.size()), geo.dims.data(), nullptr), "space"), H5Sclose);
+      H5Handle dataset(h5_check(H5Dcreate2(group.get(), whole[id].name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
+                                           H5P_DEFAULT, H5P_DEFAULT),
+                                whole[id].name),
+                       H5Dclose);
+      write_attr(dataset.get(), "checksum", H5T_NATIVE_UINT64, &checksums[g * kNumParams + id]);
+      const int64_t geo_attrs[] = {geo.layers, geo.rows, geo.cols};
+      write_attr(dataset.get(), "layers_rows_cols", H5T_NATIVE_INT64, geo_attrs, 3);
+      const std::vector<int64_t> rows = writes(id) ? my_rows(mine, id) : std::vector<int64_t>{};
+      H5Handle file_space = select_rows(dataset.get(), geo, rows);
+      H5Handle mem = memory_space(geo.layers * int64_t(rows.size()) * geo.cols);
+      const herr_t written = H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl.get(),
+                                      host[g].data() + mine[id].offset);
+      raise_if_any_failed(grid.world_mpi(),
+                          written < 0 ? write_failure(tmp, what, errno, "HDF5 cannot write " + dataset_name(g, id))
+                                      : std::exception_ptr());
+      uint32_t local_cause = 0, global_cause = 0;
+      H5Pget_mpio_no_collective_cause(dxpl.get(), &local_cause, &global_cause);
+      collective = collective && global_cause == H5D_MPIO_COLLECTIVE;
     }
   }
-  MPI_Barrier(grid.world_mpi());
-  if (grid.world_rank() == 0) sync_and_rename(tmp, path);
-  MPI_Barrier(grid.world_mpi());
+  // The metadata reaches the file at the close, so it can fail there too.
+  const herr_t closed = H5Fclose(file.release());
+  raise_if_any_failed(grid.world_mpi(), closed < 0 ? write_failure(tmp, what, errno, "HDF5 cannot close it")
+                                                   : std::exception_ptr());
   return collective;
+}
+
+// The tensors' bytes (three per parameter) and a margin for the metadata.
+uint64_t checkpoint_bytes(const ModelShape& shape) {
+  return uint64_t(ParameterLayout(shape).total) * 3 * sizeof(float) + (uint64_t(1) << 20);
+}
+
+}  // namespace
+
+bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+                     const ProcessGrid& grid) {
+  const std::string tmp = path + ".tmp";
+  const std::string what = "writing the checkpoint of step " + std::to_string(state.step);
+  try {
+    std::exception_ptr full;
+    if (grid.world_rank() == 0) {
+      try {
+        require_free_space(tmp, checkpoint_bytes(model.shape()), what);
+      } catch (const IoError&) {
+        full = std::current_exception();
+      }
+    }
+    raise_if_any_failed(grid.world_mpi(), full);
+    const bool collective = write_checkpoint_file(tmp, what, model, optimizer, state, grid);
+    std::exception_ptr renamed;
+    if (grid.world_rank() == 0) {
+      try {
+        sync_and_rename(tmp, path);
+      } catch (const std::system_error& e) {
+        renamed = write_failure(tmp, what, e.code().value(), e.what());
+      }
+    }
+    raise_if_any_failed(grid.world_mpi(), renamed);
+    return collective;
+  } catch (const CollectiveError&) {
+    // Every rank has closed the file by now; the newest good checkpoint stays as it was.
+    MPI_Barrier(grid.world_mpi());
+    if (grid.world_rank() == 0) ::unlink(tmp.c_str());
+    throw;
+  }
 }
 
 TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optimizer, const ProcessGrid& grid) {
@@ -427,6 +509,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
   s.tp = int(read_attr<int64_t>(path, f, "tp", H5T_NATIVE_INT64));
   s.dp = int(read_attr<int64_t>(path, f, "dp", H5T_NATIVE_INT64));
   s.est_seed = read_attr<uint64_t>(path, f, "est_seed", H5T_NATIVE_UINT64);
+  s.strata = strata_of(path, f, s.tp);
   s.data_seed = read_attr<uint64_t>(path, f, "data_seed", H5T_NATIVE_UINT64);
   s.flops_so_far = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
   s.train_seconds = read_attr<double>(path, f, "train_seconds", H5T_NATIVE_DOUBLE);
@@ -450,6 +533,7 @@ nlohmann::json describe_checkpoint(const std::string& path) {
     j[name] = read_attr<int64_t>(path, f, name, H5T_NATIVE_INT64);
   for (const ShapeField& sf : kShapeFields) j["shape"][sf.name] = read_attr<int64_t>(path, f, sf.name, H5T_NATIVE_INT64);
   j["est_seed"] = read_attr<uint64_t>(path, f, "est_seed", H5T_NATIVE_UINT64);
+  j["est_strata"] = strata_of(path, f, j["tp"].get<int>());
   j["flops_so_far"] = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
   j["orientation"] = read_string(path, f, "orientation");
   const ParameterLayout names{ModelShape{}};

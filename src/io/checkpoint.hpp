@@ -25,6 +25,7 @@ struct TrainingState {
   int64_t stage = 0;             // EST stage of the next step
   uint64_t est_seed = 0;         // the subnetwork draws' key (Philox)
   uint64_t data_seed = 0;        // the training data order's key
+  int strata = 1;                // the draws' strata (files without it: their writer's tp, the default then)
   DataLoader::Position data;     // where the next batch comes from
   std::vector<double> balancer;  // LoadBalancer::state(); restored only on the same layout
   int tp = 1, dp = 1;            // the layout that wrote it
@@ -34,7 +35,9 @@ struct TrainingState {
 
 // Collective over the grid's world: writes `path` (through path.tmp, fsync, rename). Returns whether every dataset
 // was written with collective MPI-IO: HDF5 quietly falls back to independent I/O (e.g. on a type conversion), and
-// the answer is asked of it after each write.
+// the answer is asked of it after each write. A checkpoint the file system has no room for is refused before
+// writing; a write that fails on any rank throws CollectiveError (status kExitIoError, "path.tmp: writing the
+// checkpoint of step N: <the OS's reason>") on every rank at once, path.tmp removed.
 bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
                      const ProcessGrid& grid);
 
@@ -45,6 +48,8 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
 
 // The checkpoints in `dir` (ckpt_%08d.h5), newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
+// The partial checkpoints (ckpt_*.h5.tmp) a killed run left in `dir`.
+std::vector<std::string> partial_checkpoints(const std::string& dir);
 std::string checkpoint_path(const std::string& dir, int64_t step);
 
 // One process, no model needed (est inspect): what the file holds, and the datasets whose checksum does not match.

@@ -2,6 +2,7 @@
 // Owning HDF5 identifiers, so every path out of a function (errors included) closes what it opened.
 #include <hdf5.h>
 
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -27,6 +28,8 @@ class H5Handle {
   H5Handle& operator=(const H5Handle&) = delete;
 
   hid_t get() const { return id_; }
+  // Gives up ownership, for a close whose result matters.
+  hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }
   bool valid() const { return id_ >= 0; }
   void reset() {
     if (id_ >= 0 && close_) close_(id_);
@@ -38,9 +41,19 @@ class H5Handle {
   Closer close_ = nullptr;
 };
 
-// Throws with `what` when an HDF5 call reports failure.
+// An HDF5 call that failed: what it was doing, and the errno it left (its file drivers fail with the OS's).
+class H5Error : public std::runtime_error {
+ public:
+  H5Error(const std::string& what, int err) : std::runtime_error("HDF5: " + what + " failed"), err_(err) {}
+  int err() const { return err_; }
+
+ private:
+  int err_;
+};
+
+// Throws H5Error with `what` when an HDF5 call reports failure.
 inline hid_t h5_check(hid_t id, const std::string& what) {
-  if (id < 0) throw std::runtime_error("HDF5: " + what + " failed");
+  if (id < 0) throw H5Error(what, errno);
   return id;
 }
 

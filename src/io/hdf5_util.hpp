@@ -10,8 +10,8 @@
 namespace est::h5 {
 
 // Silences HDF5's error-stack printing for calls whose failure is expected and handled (probing a file that may
-// not be HDF5, or may be open for SWMR writing). Printing stays on elsewhere: an unexpected failure's stack is its
-// best diagnostic, and the setting is process-wide, shared with the checkpoint code.
+// not be HDF5, or may be open for SWMR writing). The est program turns printing off for good (its failures are
+// translated, io/io_error.hpp); in tests and other programs an unexpected failure's stack stays visible.
 class QuietErrors {
  public:
   QuietErrors() {

@@ -317,15 +317,15 @@ struct TraceWriter::Impl {
     }
   }
 
-  // Extends the dataset by the pending rows, writes them and publishes them to SWMR readers.
-  void write_pending(size_t i) {
+  // Extends dataset i by the batch's rows, writes them and publishes them to SWMR readers.
+  void write_rows(size_t i, const std::vector<TraceRow>& batch) {
     const Column& c = columns()[i];
     const std::string where = dataset_where(path, c);
     const hid_t ds = datasets[i].get();
-    const hsize_t n = pending.size(), width = width_of(c.width, meta);
+    const hsize_t n = batch.size(), width = width_of(c.width, meta);
     Bytes bytes;
     bytes.reserve(n * width * H5Tget_size(c.type));
-    for (const TraceRow& r : pending) c.pack(r, bytes);
+    for (const TraceRow& r : batch) c.pack(r, bytes);
     set_rows(ds, c, rows + n, meta, where);
     H5Handle file_space(h5_check(H5Dget_space(ds), where + ": H5Dget_space"), H5Sclose);
     const hsize_t start[2] = {rows, 0}, count[2] = {n, width};
@@ -339,11 +339,13 @@ struct TraceWriter::Impl {
 
   void flush() {
     if (pending.empty()) return;
+    // Rows that failed to reach the file once are dropped, not tried again at every later flush (destruction too).
+    std::vector<TraceRow> batch;
+    batch.swap(pending);
     // `step` (column 0) goes last: a reader that counts rows by it finds them in every other dataset already.
-    for (size_t i = columns().size(); i-- > 1;) write_pending(i);
-    write_pending(0);
-    rows += pending.size();
-    pending.clear();
+    for (size_t i = columns().size(); i-- > 1;) write_rows(i, batch);
+    write_rows(0, batch);
+    rows += batch.size();
   }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <csignal>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <hdf5.h>
@@ -14,11 +15,15 @@
 
 #include "est/flops.hpp"
 #include "gemm.hpp"
+#include "collective_error.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
+#include "io/hdf5_handle.hpp"
+#include "io/io_error.hpp"
 #include "io/llmc_model.hpp"
 #include "io/trace_writer.hpp"
+#include "parallel/failure_agreement.hpp"
 #include "train/progress.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
@@ -29,8 +34,9 @@ namespace est {
 
 namespace {
 
-// Per rank and step, gathered on every rank: compute, communication and wait seconds, work, stop signal.
-constexpr int kGathered = 5;
+// Per rank and step, gathered on every rank: compute, communication and wait seconds, work, stop signal, and
+// whether the rank holds a failed write.
+constexpr int kGathered = 6;
 
 // Per stage of the schedule: what the run spent there.
 struct StageRecord {
@@ -85,7 +91,7 @@ AdamWConfig adamw_config(const Config& cfg) {
 
 Schedule schedule_for(const Config& cfg, const ModelShape& shape) {
   Schedule s = cfg.est.schedule.empty() ? full_schedule() : load_schedule(cfg.est.schedule);
-  for (const std::string& w : check_schedule(s, shape, cfg.train.steps, cfg.est_strata()))
+  for (const std::string& w : check_schedule(s, shape, cfg.train.steps, cfg.parallel.tp))
     std::fprintf(stderr, "est: warning: %s\n", w.c_str());
   return s;
 }
@@ -139,7 +145,42 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
   targets_.resize(size_t(max_share) * T);
   // A managed run (requeued or chained jobs) also checkpoints its last step, so a later job sees it complete.
   checkpoint_last_ = cfg_.output.checkpoint_every > 0 || resume == "auto";
+  // Once the input is known to be good, so that bad input leaves no directory behind.
+  lock_output_dir();
   if (!resume.empty()) resume_from(resume);
+}
+
+// Rank 0 holds the lock; every rank learns whether it got it, so that none goes on into a collective alone.
+void Trainer::lock_output_dir() {
+  std::exception_ptr failure;
+  if (grid_->world_rank() == 0) {
+    try {
+      lock_ = RunLock(cfg_.output.dir);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  double failed = failure ? 1 : 0;
+  grid_->world().allreduce_max(&failed, 1);
+  if (failure) std::rethrow_exception(failure);
+  if (failed) throw std::runtime_error("rank 0 could not lock " + cfg_.output.dir);
+  // Holding the lock, this run is the directory's only writer: partial files are a killed run's, never a live one's.
+  if (grid_->world_rank() == 0)
+    for (const std::string& tmp : partial_checkpoints(checkpoint_dir())) std::filesystem::remove(tmp);
+}
+
+// A resumed run goes on drawing over the strata that drew its subnetworks so far, whatever the config now says.
+void Trainer::keep_strata(const std::string& path, int strata) {
+  if (strata == sampler_->strata()) return;
+  if (model_->shape().n_head % strata != 0 || !strata_fit_ranks(strata, grid_->tp_size()))
+    throw InputError(path, "est_strata",
+                     "the checkpoint's subnetworks were drawn over " + std::to_string(strata) +
+                         " strata, which do not fit model.n_head " + std::to_string(model_->shape().n_head) +
+                         " on parallel.tp = " + std::to_string(grid_->tp_size()) + " (sampler.hpp)");
+  if (grid_->world_rank() == 0)
+    std::printf("est: keeping the checkpoint's %d strata for the draws (the config gives %d)\n", strata,
+                sampler_->strata());
+  sampler_ = std::make_unique<SubnetworkSampler>(model_->shape(), cfg_.est_seed(), layer_scaling_for(cfg_), strata);
 }
 
 void Trainer::resume_from(const std::string& resume) {
@@ -173,6 +214,7 @@ void Trainer::resume_from(const std::string& resume) {
     if (s.step >= cfg_.train.steps)
       throw InputError(path, "step", "the checkpoint is at step " + std::to_string(s.step) + ", not before train.steps " +
                                          std::to_string(cfg_.train.steps));
+    keep_strata(path, s.strata);
     train_data_->seek(s.data);
     // The balancer's plan only means something on the layout that made it.
     if (s.tp == grid_->tp_size() && s.dp == grid_->dp_size() && !s.balancer.empty()) balancer_->restore(s.balancer);
@@ -191,8 +233,10 @@ void Trainer::resume_from(const std::string& resume) {
 
 // A resumed run continues its trace; one resumed on another layout (its per-rank columns change) keeps the old
 // trace under another name and starts a new one.
+std::string Trainer::trace_path() const { return cfg_.output.dir + "/trace.h5"; }
+
 std::unique_ptr<TraceWriter> Trainer::open_trace(const TraceMetadata& meta) const {
-  const std::string path = cfg_.output.dir + "/trace.h5";
+  const std::string path = trace_path();
   if (start_step_ > 0 && std::filesystem::exists(path)) {
     try {
       return std::make_unique<TraceWriter>(path, meta, start_step_);
@@ -205,11 +249,33 @@ std::unique_ptr<TraceWriter> Trainer::open_trace(const TraceMetadata& meta) cons
   return std::make_unique<TraceWriter>(path, meta);
 }
 
+// A write only rank 0 makes (trace, model, summary). Its failure waits for the next point all ranks reach (the next
+// step's gather, a checkpoint, the end), so that every rank stops there together; later writes are skipped.
+void Trainer::write_rank0(const std::string& file, const std::string& what, const std::function<void()>& write) {
+  if (write_failure_) return;
+  const auto failed = [&](int err, const std::string& detail) {
+    write_failure_ = std::make_exception_ptr(IoError(file, what, write_failure_reason(file, err, detail)));
+  };
+  try {
+    write();
+  } catch (const IoError&) {
+    write_failure_ = std::current_exception();
+  } catch (const H5Error& e) {
+    failed(e.err(), e.what());
+  } catch (const std::system_error& e) {
+    failed(e.code().value(), e.what());
+  } catch (const std::exception& e) {
+    failed(0, e.what());
+  }
+}
+
 void Trainer::save(int64_t steps_done, size_t next_stage, double flops, double seconds) {
+  raise_if_any_failed(grid_->world_mpi(), write_failure_);
   TrainingState s;
   s.step = steps_done;
   s.stage = int64_t(next_stage);
   s.est_seed = cfg_.est_seed();
+  s.strata = sampler_->strata();
   s.data_seed = cfg_.train.seed;
   s.data = train_data_->position();
   s.balancer = balancer_->state();
@@ -224,7 +290,18 @@ void Trainer::save(int64_t steps_done, size_t next_stage, double flops, double s
   MPI_Barrier(grid_->world_mpi());
   const std::string path = checkpoint_path(checkpoint_dir(), steps_done);
   const auto t0 = Clock::now();
-  const bool collective = save_checkpoint(path, *model_, *optimizer_, s, *grid_);
+  bool collective = true;
+  try {
+    collective = save_checkpoint(path, *model_, *optimizer_, s, *grid_);
+  } catch (const CollectiveError& e) {
+    const std::vector<std::string> good = list_checkpoints(checkpoint_dir());
+    const std::string message = std::string(e.what()) + "; " +
+                                (good.empty() ? "no good checkpoint yet" : "the newest good checkpoint is " + good[0]);
+    if (cfg_.output.on_checkpoint_error == "stop") throw CollectiveError(message, e.status(), e.reports());
+    if (e.reports())
+      std::fprintf(stderr, "est: warning: %s; training goes on, the next checkpoint tries again\n", message.c_str());
+    return;
+  }
   if (!lead) return;
   if (!collective) std::fprintf(stderr, "est: warning: HDF5 wrote %s with independent, not collective, I/O\n", path.c_str());
   const double mb = double(std::filesystem::file_size(path)) / 1e6, dt = seconds_since(t0);
@@ -290,8 +367,6 @@ int64_t Trainer::tokens_per_step() const { return int64_t(cfg_.train.batch_size)
 void Trainer::announce() const {
   const ModelShape& shape = model_->shape();
   const auto& t = cfg_.train;
-  std::filesystem::create_directories(cfg_.output.dir);
-  write_text_atomic(cfg_.output.dir + "/config.yaml", cfg_.yaml_text + "\n");
   std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n", shape.n_layer,
               shape.n_head, shape.n_embd, cfg_.model.seq_len, shape.vocab_size, ParameterLayout(shape).total / 1e6,
               t.batch_size, t.steps);
@@ -312,12 +387,19 @@ Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState&
   rec.step = step;
   rec.stage = schedule_.stage_at(step, cfg_.train.steps);
   // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
-  const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1 &&
-                            cfg_.est_strata() == grid_->tp_size();
+  const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1;
   rec.sub = sampler_->sample(schedule_.stages[rec.stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
   const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = grid_->dp().stats().bytes;
   const int count = share();
-  train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
+  // A bad window (a corrupted shard) may reach one data-parallel rank only: all agree before the step's collectives.
+  std::exception_ptr bad_data;
+  try {
+    train_data_->next_batch(inputs_.data(), targets_.data(), first_sequence(), count);
+  } catch (const InputError&) {
+    bad_data = std::current_exception();
+  }
+  if (grid_->world_size() > 1) raise_if_any_failed(grid_->world_mpi(), bad_data);
+  if (bad_data) std::rethrow_exception(bad_data);
   model_->set_subnetwork(rec.sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
   model_->set_batch(inputs_.data(), targets_.data(), count);
   rec.lr = lr_.at(int(step));
@@ -347,10 +429,11 @@ Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState&
 // reaches the same plan; a stop signal rides along, so every rank stops after the same step.
 void Trainer::share_timings(StepRecord& rec, RunState& run) {
   const int world = grid_->world_size();
+  bool failed_write = false;
   double work = 0;
   for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
   const double mine[kGathered] = {rec.stats.compute_seconds, rec.stats.comm_seconds, rec.stats.wait_seconds, work,
-                                  double(StopRequest::signal())};
+                                  double(StopRequest::signal()), write_failure_ ? 1.0 : 0.0};
   rec.gathered.assign(kGathered * size_t(world), 0.0);
   grid_->world().allgather(mine, kGathered, rec.gathered.data());
   std::vector<RankTiming> timings(world);
@@ -359,7 +442,9 @@ void Trainer::share_timings(StepRecord& rec, RunState& run) {
     timings[r] = {a[0], a[1], a[2], a[3]};
     for (int k = 0; k < 3; ++k) run.rank_totals[3 * r + k] += a[k];
     stop_signal_ = std::max(stop_signal_, int(a[4]));
+    failed_write = failed_write || a[5] > 0;
   }
+  if (failed_write) raise_if_any_failed(grid_->world_mpi(), write_failure_);
   const int64_t steps = cfg_.train.steps;
   const bool stage_ends = rec.step + 1 < steps && schedule_.stage_at(rec.step + 1, steps) != rec.stage;
   if (cfg_.parallel.balance) balancer_->observe(timings, stage_ends);
@@ -502,12 +587,23 @@ nlohmann::json Trainer::run() {
   const auto& t = cfg_.train;
   stop_signal_ = 0;
   stopped_at_ = 0;
+  // The directory is free again when the run ends, however it ends.
+  const struct Unlock {
+    RunLock& lock;
+    ~Unlock() { lock.release(); }
+  } unlock{lock_};
   if (complete()) return nlohmann::json();
   const bool lead = grid_->world_rank() == 0;
-  if (lead) announce();
+  if (lead) {
+    announce();
+    const std::string record = cfg_.output.dir + "/config.yaml";
+    write_rank0(record, "recording the effective config", [&] { write_text_atomic(record, cfg_.yaml_text + "\n"); });
+  }
   // The trace follows the run; after a resume it continues, dropping rows past the checkpoint.
   std::unique_ptr<TraceWriter> trace;
-  if (lead && cfg_.output.trace) trace = open_trace(trace_metadata(cfg_, *grid_, model_->shape()));
+  if (lead && cfg_.output.trace) write_rank0(trace_path(), "creating the trace",
+                [&] { trace = open_trace(trace_metadata(cfg_, *grid_, model_->shape())); });
+  raise_if_any_failed(grid_->world_mpi(), write_failure_);
   const int64_t end_step = t.stop_after > 0 ? std::min<int64_t>(t.steps, start_step_ + t.stop_after) : t.steps;
   // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
   const bool live = world_size_is_one_terminal(grid_->world_size());
@@ -523,7 +619,8 @@ nlohmann::json Trainer::run() {
     if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) validate(rec, run, progress);
     if (trace) {
       const auto tt = Clock::now();
-      trace->append(trace_row(rec, run));
+      write_rank0(trace_path(), "appending step " + std::to_string(step + 1) + " to the trace",
+                  [&] { trace->append(trace_row(rec, run)); });
       run.trace_seconds += seconds_since(tt);
     }
     const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && !last);
@@ -531,7 +628,8 @@ nlohmann::json Trainer::run() {
         (cfg_.output.checkpoint_every > 0 && (step + 1) % cfg_.output.checkpoint_every == 0)) {
       if (trace) {
         const auto tt = Clock::now();
-        trace->flush();  // the trace holds every step the checkpoint does
+        write_rank0(trace_path(), "writing the trace up to step " + std::to_string(step + 1),
+                    [&] { trace->flush(); });  // the trace holds every step the checkpoint does
         run.trace_seconds += seconds_since(tt);
       }
       save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), run.flops_so_far,
@@ -543,7 +641,11 @@ nlohmann::json Trainer::run() {
     }
   }
   progress.finish();
-  trace.reset();
+  write_rank0(trace_path(), "writing the trace", [&] {
+    if (trace) trace->flush();
+    trace.reset();
+  });
+  raise_if_any_failed(grid_->world_mpi(), write_failure_);
   if (stopped_at_ > 0) {
     if (lead)
       std::printf("est: stopped after step %lld of %d (%s) with a checkpoint; continue with --resume auto\n",
@@ -557,9 +659,13 @@ nlohmann::json Trainer::run() {
   const nlohmann::json s = summary(run, end_step, seconds_since(run.start));
   if (cfg_.output.save_model) {
     const std::vector<float> params = model_->gather_params();  // a collective over each tensor-parallel group
-    if (lead) save_llmc_model(cfg_.output.dir + "/model.bin", model_->shape(), params);
+    const std::string file = cfg_.output.dir + "/model.bin";
+    if (lead) write_rank0(file, "writing the model", [&] { save_llmc_model(file, model_->shape(), params); });
   }
-  if (lead) write_text_atomic(cfg_.output.dir + "/summary.json", s.dump(2) + "\n");
+  const std::string summary_file = cfg_.output.dir + "/summary.json";
+  if (lead)
+    write_rank0(summary_file, "writing the summary", [&] { write_text_atomic(summary_file, s.dump(2) + "\n"); });
+  raise_if_any_failed(grid_->world_mpi(), write_failure_);
   return s;
 }
 

@@ -5,6 +5,8 @@
 // Every MPI rank runs it. The process grid splits the ranks into tensor-parallel groups (parallel.tp) and
 // data-parallel replicas; train.batch_size is the global batch, shared out over the replicas by the load
 // balancer, and every rank draws the same subnetwork and takes its tensor-parallel part of it.
+#include <exception>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,7 @@
 #include "data/dataloader.hpp"
 #include "est/sampler.hpp"
 #include "est/schedule.hpp"
+#include "io/run_lock.hpp"
 #include "io/trace_writer.hpp"
 #include "model/gpt2.hpp"
 #include "optim/lr_schedule.hpp"
@@ -47,6 +50,10 @@ class Trainer {
 
  private:
   float validation_loss();
+  void lock_output_dir();
+  void write_rank0(const std::string& file, const std::string& what, const std::function<void()>& write);
+  std::string trace_path() const;
+  void keep_strata(const std::string& path, int strata);
   void resume_from(const std::string& resume);
   std::string checkpoint_dir() const { return cfg_.output.dir + "/checkpoints"; }
   void save(int64_t steps_done, size_t next_stage, double flops, double seconds);
@@ -71,6 +78,8 @@ class Trainer {
   Config cfg_;
   int threads_;
   std::unique_ptr<ProcessGrid> grid_;
+  RunLock lock_;  // this run's claim on output.dir, from construction to the end of run()
+  std::exception_ptr write_failure_;  // rank 0's failed write, until all ranks agree to stop
   std::unique_ptr<LoadBalancer> balancer_;
   std::unique_ptr<GPT2> model_;
   std::unique_ptr<AdamW> optimizer_;

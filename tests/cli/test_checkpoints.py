@@ -171,3 +171,21 @@ def test_inspect_summarises_a_trace_and_a_checkpoint(workspace):
     # h5dump reads both without est.
     for f in (tmp / "out" / "trace.h5", checkpoints(tmp / "out")[-1]):
         assert subprocess.run(["h5dump", "-H", str(f)], capture_output=True).returncode == 0
+
+
+def test_a_resumed_run_keeps_the_checkpoints_strata_and_continues_its_draws_exactly(workspace):
+    tmp, config, _ = workspace
+    schedule = Path(__file__).resolve().parents[2] / "schedules" / "gpt2-est.yaml"
+    est = ["--set", f"est.schedule={schedule}", "--set", "output.save_model=true"]
+    straight = run_est("train", "--config", config, *est, "--set", "est.strata=1", "--set", f"output.dir={tmp}/a")
+    assert straight.returncode == 0, straight.stderr
+    first = run_est("train", "--config", config, *est, "--set", "est.strata=1", "--set", "train.stop_after=3",
+                    "--set", f"output.dir={tmp}/b")
+    assert first.returncode == 0, first.stderr
+    with h5py.File(checkpoints(tmp / "b")[-1], "r") as f:
+        assert int(f.attrs["est_strata"]) == 1
+    # The config's default for 2 heads is 2 strata: the resumed run keeps the checkpoint's 1.
+    resumed = run_est("train", "--config", config, *est, "--set", f"output.dir={tmp}/b", "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "keeping the checkpoint's 1 strata for the draws (the config gives 2)" in resumed.stdout
+    assert (tmp / "b" / "model.bin").read_bytes() == (tmp / "a" / "model.bin").read_bytes()
