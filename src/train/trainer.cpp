@@ -160,10 +160,7 @@ void Trainer::lock_output_dir() {
       failure = std::current_exception();
     }
   }
-  double failed = failure ? 1 : 0;
-  grid_->world().allreduce_max(&failed, 1);
-  if (failure) std::rethrow_exception(failure);
-  if (failed) throw std::runtime_error("rank 0 could not lock " + cfg_.output.dir);
+  raise_if_any_failed(grid_->world_mpi(), failure);
   // Holding the lock, this run is the directory's only writer: partial files are a killed run's, never a live one's.
   if (grid_->world_rank() == 0)
     for (const std::string& tmp : partial_checkpoints(checkpoint_dir())) std::filesystem::remove(tmp);
