@@ -26,6 +26,7 @@
 #include "sim/simulation.hpp"
 #include "train/bench.hpp"
 #include "train/flops_report.hpp"
+#include "train/memory_plan.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
 #include "train/stop_request.hpp"
@@ -41,11 +42,15 @@ int world_rank() {
   return r;
 }
 
-// Runs f; an exception becomes its message and exit status.
+// Runs f; an exception becomes its message and exit status. A CollectiveError that another rank reports leaves
+// the message empty.
 int attempt(const std::function<void()>& f, std::string& message) {
   try {
     f();
     return 0;
+  } catch (const est::CollectiveError& e) {
+    if (e.reports()) message = e.what();
+    return e.status();
   } catch (const std::exception& e) {
     message = e.what();
     return est::exit_status_of(std::current_exception());
@@ -58,10 +63,10 @@ void report(const std::string& message) { std::fprintf(stderr, "est: error: %s\n
 int agreed(const std::function<void()>& f) {
   std::string message;
   const int status = attempt(f, message);
-  // MINLOC over (rank if failed, status): the lowest failing rank and its status.
-  int mine[2] = {status ? world_rank() : INT_MAX, status}, first[2];
+  // MINLOC over (rank if failed with a message, status): the lowest failing rank that reports, and its status.
+  int mine[2] = {status && !message.empty() ? world_rank() : INT_MAX, status}, first[2];
   MPI_Allreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
-  if (first[0] == INT_MAX) return 0;
+  if (first[0] == INT_MAX) return status;
   if (first[0] == world_rank()) report(message);
   return first[1];
 }
@@ -117,6 +122,13 @@ int run(int argc, char** argv) {
   flops->add_option("--config", config_path, "YAML configuration")->required();
   flops->add_flag("--json", as_json, "Print JSON");
   flops->add_option("--set", overrides, "Override a config key: key=value (repeatable)");
+
+  int plan_ranks = 0;
+  auto* plan = app.add_subcommand("plan", "The memory a training run needs per rank, worked out before it allocates");
+  plan->add_option("--config", config_path, "YAML configuration")->required();
+  plan->add_option("--set", overrides, "Override a config key: key=value (repeatable), e.g. parallel.tp=2");
+  plan->add_option("--ranks", plan_ranks, "MPI ranks of the run (default: parallel.tp, one replica)");
+  plan->add_flag("--json", as_json, "Print JSON");
 
   auto* data = app.add_subcommand("data", "Data preparation");
   data->require_subcommand(1);
@@ -222,6 +234,11 @@ int run(int argc, char** argv) {
       const auto report = est::flops_report(est::load_config(config_path, overrides));
       if (world_rank() == 0)
         std::printf("%s", as_json ? (report.dump(2) + "\n").c_str() : est::format_flops_report(report).c_str());
+    } else if (*plan) {
+      const est::Config cfg = est::load_config(config_path, overrides);
+      const auto p = est::plan_memory(cfg, cfg.shape(), est::training_layout(cfg, plan_ranks));
+      if (world_rank() == 0)
+        std::printf("%s", as_json ? (est::to_json(p).dump(2) + "\n").c_str() : est::format_memory_plan(p).c_str());
     } else if (*scaling) {
       if (world_rank() != 0) return;
       const auto manifest = est::write_scaling_study(study, est::default_study_tools());

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 #include "attention.hpp"
 #include "crossentropy.hpp"
@@ -19,42 +20,65 @@ namespace {
 Buffer alloc(const char* name, int64_t n) { return Buffer(std::string(name), static_cast<size_t>(n)); }
 }  // namespace
 
+// Calls f(name, use, elements, member) for every buffer the model holds, `member` pointing into `m` (null
+// without a model): the constructor allocates from this list and the memory plan sums it, so the two agree.
+template <class F>
+void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, GPT2* m, const F& f) {
+  const int64_t L = shape.n_layer, C = shape.n_embd, Vp = shape.padded_vocab_size;
+  const int64_t NH = layout.heads, A = NH * shape.head_size(), M = layout.neurons;  // this rank's share
+  const int64_t BT = int64_t(B) * T, maps = int64_t(B) * NH * T * T;
+  Activations* a = m ? &m->acts_ : nullptr;
+  GradScratch* g = m ? &m->scratch_ : nullptr;
+  const auto in = [](auto* group, auto member) { return group ? &(group->*member) : nullptr; };
+  using U = BufferUse;
+  f("params", U::parameters, layout.total, m ? &m->params_ : nullptr);
+  f("grads", U::gradients, layout.total, m ? &m->grads_ : nullptr);
+  f("compact_params", U::compact_copies, layout.total, m ? &m->compact_params_ : nullptr);
+  f("tokens", U::batch, BT, m ? &m->tokens_ : nullptr);
+  f("targets", U::batch, BT, m ? &m->targets_ : nullptr);
+  f("encoded", U::activations, BT * C, in(a, &Activations::encoded));
+  f("ln1", U::activations, L * BT * C, in(a, &Activations::ln1));
+  f("ln1_mean", U::activations, L * BT, in(a, &Activations::ln1_mean));
+  f("ln1_rstd", U::activations, L * BT, in(a, &Activations::ln1_rstd));
+  f("qkv", U::activations, L * BT * 3 * A, in(a, &Activations::qkv));
+  f("atty", U::activations, L * BT * A, in(a, &Activations::atty));
+  f("att", U::attention_maps, L * maps, in(a, &Activations::att));
+  f("residual2", U::activations, L * BT * C, in(a, &Activations::residual2));
+  f("ln2", U::activations, L * BT * C, in(a, &Activations::ln2));
+  f("ln2_mean", U::activations, L * BT, in(a, &Activations::ln2_mean));
+  f("ln2_rstd", U::activations, L * BT, in(a, &Activations::ln2_rstd));
+  f("fch", U::activations, L * BT * M, in(a, &Activations::fch));
+  f("fch_gelu", U::activations, L * BT * M, in(a, &Activations::fch_gelu));
+  f("residual3", U::activations, L * BT * C, in(a, &Activations::residual3));
+  f("lnf", U::activations, BT * C, in(a, &Activations::lnf));
+  f("lnf_mean", U::activations, BT, in(a, &Activations::lnf_mean));
+  f("lnf_rstd", U::activations, BT, in(a, &Activations::lnf_rstd));
+  f("logits", U::logits, BT * Vp, in(a, &Activations::logits));
+  f("proj", U::activations, BT * C, in(a, &Activations::proj));
+  f("dresidual", U::activations, BT * C, in(g, &GradScratch::dresidual));
+  f("dbranch", U::activations, BT * C, in(g, &GradScratch::dbranch));
+  f("dc", U::activations, BT * C, in(g, &GradScratch::dc));
+  f("d4c", U::activations, BT * M, in(g, &GradScratch::d4c));
+  f("dqkv", U::activations, BT * 3 * A, in(g, &GradScratch::dqkv));
+  f("datt", U::attention_maps, maps, in(g, &GradScratch::datt));
+}
+
+std::vector<GPT2::BufferSize> GPT2::buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
+  std::vector<BufferSize> sizes;
+  each_buffer(ParameterLayout(shape, p), shape, B, T, nullptr, [&](const char* name, BufferUse use, int64_t n, auto* member) {
+    sizes.push_back({name, use, n * int64_t(sizeof(typename std::remove_pointer_t<decltype(member)>::value_type))});
+  });
+  return sizes;
+}
+
 GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp)
     : shape_(shape), layout_(shape, tp.partition), tp_(tp), B_max_(B), B_(B), T_(T) {
   if (shape.n_embd % shape.n_head != 0) throw std::invalid_argument("n_embd must be a multiple of n_head");
   if (T > shape.max_seq_len) throw std::invalid_argument("sequence length exceeds max_seq_len");
-  const int64_t L = shape.n_layer, C = shape.n_embd, Vp = shape.padded_vocab_size;
-  const int64_t NH = layout_.heads, A = NH * shape.head_size(), M = layout_.neurons;  // this rank's share
-  const int64_t BT = int64_t(B) * T;
-  params_ = alloc("params", layout_.total);
-  grads_ = alloc("grads", layout_.total);
-  tokens_ = Kokkos::View<int*, MemSpace>("tokens", static_cast<size_t>(BT));
-  targets_ = Kokkos::View<int*, MemSpace>("targets", static_cast<size_t>(BT));
-  acts_.encoded = alloc("encoded", BT * C);
-  acts_.ln1 = alloc("ln1", L * BT * C);
-  acts_.ln1_mean = alloc("ln1_mean", L * BT);
-  acts_.ln1_rstd = alloc("ln1_rstd", L * BT);
-  acts_.qkv = alloc("qkv", L * BT * 3 * A);
-  acts_.atty = alloc("atty", L * BT * A);
-  acts_.att = alloc("att", L * B * NH * T * T);
-  acts_.residual2 = alloc("residual2", L * BT * C);
-  acts_.ln2 = alloc("ln2", L * BT * C);
-  acts_.ln2_mean = alloc("ln2_mean", L * BT);
-  acts_.ln2_rstd = alloc("ln2_rstd", L * BT);
-  acts_.fch = alloc("fch", L * BT * M);
-  acts_.fch_gelu = alloc("fch_gelu", L * BT * M);
-  acts_.residual3 = alloc("residual3", L * BT * C);
-  acts_.lnf = alloc("lnf", BT * C);
-  acts_.lnf_mean = alloc("lnf_mean", BT);
-  acts_.lnf_rstd = alloc("lnf_rstd", BT);
-  acts_.logits = alloc("logits", BT * Vp);
-  acts_.proj = alloc("proj", BT * C);
-  scratch_.dresidual = alloc("dresidual", BT * C);
-  scratch_.dbranch = alloc("dbranch", BT * C);
-  scratch_.dc = alloc("dc", BT * C);
-  scratch_.d4c = alloc("d4c", BT * M);
-  scratch_.dqkv = alloc("dqkv", BT * 3 * A);
-  scratch_.datt = alloc("datt", B * NH * T * T);
+  // Compact copies only once a subnetwork needs them (set_subnetwork).
+  each_buffer(layout_, shape, B, T, this, [](const char* name, BufferUse use, int64_t n, auto* member) {
+    if (use != BufferUse::compact_copies) *member = std::remove_pointer_t<decltype(member)>(std::string(name), size_t(n));
+  });
   for (int id = 0; id < kNumParams; ++id) {
     std::vector<int> rows(layout_.rows(id));
     for (size_t r = 0; r < rows.size(); ++r) rows[r] = int(layout_.global_row(id, int64_t(r)));

@@ -29,8 +29,20 @@ struct TensorParallel {
   Communicator* comm = nullptr;
 };
 
+// What a model buffer holds, for the memory plan (train/memory_plan.hpp).
+enum class BufferUse { parameters, gradients, compact_copies, activations, attention_maps, logits, batch };
+
 class GPT2 {
  public:
+  struct BufferSize {
+    const char* name;
+    BufferUse use;
+    int64_t bytes;
+  };
+  // Every buffer a model of this shape allocates for batches of up to B sequences of T tokens on this
+  // tensor-parallel share, from the list the constructor allocates from (compact copies once a subnetwork is set).
+  static std::vector<BufferSize> buffer_sizes(const ModelShape& shape, int B, int T, Partition p = {});
+
   // B (sequences) and T bound the batches this rank will see (activations are sized for them).
   GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp = {});
 
@@ -94,6 +106,8 @@ class GPT2 {
     VecF ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   };
   LayerActivations activations(int64_t layer, const LayerWeights& w) const;
+  template <class F>
+  static void each_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, GPT2* m, const F& f);
   template <class Replicated, class Sharded>
   void each_tensor(const Replicated& replicated, const Sharded& sharded) const;
   // Sums a row-parallel output (or a column-parallel input gradient) over the tensor-parallel group.

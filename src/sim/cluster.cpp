@@ -137,7 +137,8 @@ Cluster read_cluster(const std::string& path) {
   c.description = root.text("description");
   c.sources = root.strings("sources");
   const Section node = root.section(
-      "node", {"ranks_per_node", "cores", "peak_flops", "gemm", "memory_bandwidth", "imbalance", "power_watts"});
+      "node", {"ranks_per_node", "cores", "peak_flops", "gemm", "memory_bandwidth", "imbalance", "power_watts",
+               "memory_per_rank"});
   if (node.has("ranks_per_node")) {
     c.ranks_per_node = node.scalar<int>("ranks_per_node", "an integer");
     if (c.ranks_per_node < 1) node.fail("ranks_per_node", "must be >= 1");
@@ -153,6 +154,7 @@ Cluster read_cluster(const std::string& path) {
   c.imbalance = node.positive("imbalance");
   if (c.imbalance < 1) node.fail("imbalance", "must be >= 1 (max over mean compute)");
   c.power_watts = node.non_negative("power_watts");
+  if (node.has("memory_per_rank")) c.memory_per_rank = node.positive("memory_per_rank");
   const Section network = root.section("network", {"intra", "inter"});
   c.intra = read_link(network, "intra");
   c.inter = read_link(network, "inter");
@@ -178,8 +180,9 @@ std::string format_cluster(const Cluster& c, const std::string& header) {
       << "    launch_seconds: " << number(c.gemm.launch_seconds) << "\n"
       << "  memory_bandwidth: " << number(c.memory_bandwidth) << "\n"
       << "  imbalance: " << number(c.imbalance) << "\n"
-      << "  power_watts: " << number(c.power_watts) << "\n"
-      << "network:\n"
+      << "  power_watts: " << number(c.power_watts) << "\n";
+  if (c.memory_per_rank > 0) out << "  memory_per_rank: " << number(c.memory_per_rank) << "\n";
+  out << "network:\n"
       << "  intra: {alpha: " << number(c.intra.alpha) << ", beta: " << number(c.intra.beta) << "}\n"
       << "  inter: {alpha: " << number(c.inter.alpha) << ", beta: " << number(c.inter.beta) << "}\n"
       << "allreduce: " << to_string(c.allreduce) << "\n";

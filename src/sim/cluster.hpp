@@ -1,7 +1,8 @@
 #pragma once
 // The machine a simulation predicts for (jobs/clusters/*.yaml): per-rank compute rates, the links between ranks
 // inside and across nodes, the cores its ranks share, the all-reduce algorithm, power. Every key is required
-// except node.ranks_per_node, and an unknown one is an error, so a typo cannot silently fall back to a default.
+// except node.ranks_per_node and node.memory_per_rank, and an unknown one is an error, so a typo cannot silently
+// fall back to a default.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct Cluster {
   double memory_bandwidth = 0;  // bytes/s per rank, for the elementwise kernels; infinite: folded into the GEMMs
   double imbalance = 1;         // max/mean compute over ranks; multiplies compute time
   double power_watts = 0;       // per node
+  double memory_per_rank = 0;   // bytes for a rank's kernel buffers (a GPU's memory); 0: not given
   Link intra, inter;
   AllreduceAlgorithm allreduce = AllreduceAlgorithm::ring;
 };

@@ -5,7 +5,9 @@
 
 #include "est/flops.hpp"
 #include "est/sampler.hpp"
+#include "bytes_text.hpp"
 #include "sim/cost_model.hpp"
+#include "train/memory_plan.hpp"
 #include "train/trainer.hpp"
 
 namespace est {
@@ -40,6 +42,36 @@ json run_totals(const Cluster& c, const ScalingPoint& p, int T, int64_t steps, d
 }
 
 double saving(double est, double baseline) { return baseline > 0 ? 1.0 - est / baseline : 0.0; }
+
+// The kernels' buffers of the point's busiest rank (the memory plan's device items) against the cluster's memory
+// per rank; fits is null when the cluster file does not give it.
+json point_memory(const Config& cfg, const Cluster& c, const ScalingPoint& p) {
+  Config at = cfg;
+  at.train.batch_size = p.global_batch;
+  const MemoryPlan plan = plan_memory(at, at.shape(), RankLayout{p.tp, p.dp, max_batch_share(at, p.dp)});
+  const MemoryItem* largest = nullptr;
+  for (const MemoryItem& i : plan.items)
+    if (i.device && (!largest || i.bytes > largest->bytes)) largest = &i;
+  json j = {{"device_bytes", plan.device_bytes()},
+            {"largest", largest->name},
+            {"largest_bytes", largest->bytes},
+            {"memory_per_rank", nullptr},
+            {"fits", nullptr}};
+  if (c.memory_per_rank > 0) {
+    j["memory_per_rank"] = c.memory_per_rank;
+    j["fits"] = double(plan.device_bytes()) <= c.memory_per_rank;
+  }
+  return j;
+}
+
+std::string format_point_memory(const json& m) {
+  std::string text = "  memory: " + format_bytes(m["device_bytes"].get<double>()) + " of kernel buffers per rank";
+  if (m["fits"].is_null()) return text + " (the cluster file gives no node.memory_per_rank)\n";
+  text += ", " + format_bytes(m["memory_per_rank"].get<double>()) + " per rank on the cluster: ";
+  if (m["fits"].get<bool>()) return text + "fits\n";
+  return text + "does not fit (largest: " + m["largest"].get<std::string>() + ", " +
+         format_bytes(m["largest_bytes"].get<double>()) + ")\n";
+}
 
 }  // namespace
 
@@ -88,6 +120,7 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
           {"global_batch", point.global_batch},
           {"per_rank_batch", point.per_rank_batch},
           {"stages", stages},
+          {"memory", point_memory(cfg, cluster, point)},
           {"est", est},
           {"baseline", baseline},
           {"time_saving", saving(est_seconds, baseline_seconds)},
@@ -133,6 +166,7 @@ std::string format_simulation(const json& sim) {
     std::snprintf(line, sizeof line, "  saving: time %.1f%%, energy %.1f%%\n", 100 * p["time_saving"].get<double>(),
                   100 * p["energy_saving"].get<double>());
     out += line;
+    out += format_point_memory(p["memory"]);
   }
   return out;
 }

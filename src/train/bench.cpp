@@ -13,6 +13,8 @@
 #include "gemm.hpp"
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
+#include "train/free_memory.hpp"
+#include "train/memory_plan.hpp"
 #include "train/runtime.hpp"
 #include "train/step.hpp"
 #include "train/timing.hpp"
@@ -74,6 +76,14 @@ double peak_rss_mib() {
   return u.ru_maxrss / 1024.0;  // ru_maxrss is KiB on Linux
 }
 
+// The training plan of this rank's share, without the outputs bench does not write, and with the GEMM probe.
+MemoryPlan bench_plan(const Config& cfg, const ModelShape& shape, int tp, int dp, int B, const GemmShape& g) {
+  MemoryPlan plan = plan_memory(cfg, shape, RankLayout{tp, dp, B}, false);
+  const int64_t probe = (g.M * g.K + g.N * g.K + g.M * g.N) * int64_t(sizeof(float));
+  plan.items.insert(plan.items.end() - 1, MemoryItem{"GEMM probe (bench)", probe, true, {}, false});
+  return plan;
+}
+
 // llm.c's training FLOPs per token (train_gpt2.cu gpt2_estimate_mfu): 6N + 6·L·C·T, N all parameters.
 double llmc_flops_per_token(const ModelShape& s, int T) {
   return 6.0 * double(ParameterLayout(s).total) + 6.0 * s.n_layer * s.n_embd * double(T);
@@ -99,6 +109,8 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const int B = G / dp + (r < G % dp), first = r * (G / dp) + std::min(r, G % dp);
   const int64_t BT = int64_t(B) * T, tokens = int64_t(G) * T;
   const Schedule schedule = schedule_for(cfg, shape);
+  const MemoryPlan plan = bench_plan(cfg, shape, grid.tp_size(), dp, B, largest_gemm(shape, BT));
+  require_fits(plan, grid.world_mpi());
   const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
   GPT2 model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
   model.init_random(cfg.init_seed());
@@ -184,7 +196,13 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["gemm_shape"] = {g.M, g.N, g.K};
   j["gemm_gflops"] = gemm_gflops;
   j["gemm_fraction"] = achieved / gemm_gflops;
+  // The plan beside what the process came to hold (this rank's; in a CUDA build its host items, as the rest is
+  // on the GPU).
+  j["memory_plan"] = to_json(plan);
   j["peak_rss_mib"] = peak_rss_mib();
+  const int64_t planned_host = free_device_memory() ? plan.total() - plan.device_bytes() : plan.total();
+  j["planned_mib"] = double(planned_host) / (1 << 20);
+  j["planned_to_peak_rss"] = j["planned_mib"].get<double>() / j["peak_rss_mib"].get<double>();
   j["stages"] = stages;
   return j;
 }

@@ -100,6 +100,11 @@ LayerScaling layer_scaling_for(const Config& cfg) {
   return cfg.est.layer_scaling == "inverse" ? LayerScaling::inverse : LayerScaling::none;
 }
 
+int max_batch_share(const Config& cfg, int dp) {
+  const int G = cfg.train.batch_size, even = (G + dp - 1) / dp;
+  return cfg.parallel.balance && dp > 1 ? std::min(G, 2 * even) : even;
+}
+
 Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) : cfg_(cfg) {
   threads_ = configure_runtime(cfg_.runtime);
   if (cfg_.data.train.empty()) throw InputError(cfg_.path, "data.train", "required: a path or glob of token shards");
@@ -114,8 +119,7 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
     throw InputError(cfg_.path, "train.batch_size",
                      "the global batch of " + std::to_string(G) + " sequences is smaller than the " +
                          std::to_string(dp) + " data-parallel ranks");
-  // A rank may take up to twice its even share of the batch when the balancer moves work to it.
-  const int max_share = std::min(G, 2 * ((G + dp - 1) / dp));
+  const int max_share = max_batch_share(cfg_, dp);
   const auto& par = cfg_.parallel;
   balancer_ = std::make_unique<LoadBalancer>(dp, grid_->tp_size(), G,
                                              BalancerConfig{par.balance_threshold, par.balance_patience, max_share});
@@ -131,6 +135,8 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
       throw InputError(cfg_.init_llmc_path(), "max_seq_len",
                        "is " + std::to_string(shape.max_seq_len) + ", shorter than model.seq_len " + std::to_string(T));
   }
+  memory_plan_ = plan_memory(cfg_, shape, RankLayout{grid_->tp_size(), dp, max_share});
+  require_fits(memory_plan_, grid_->world_mpi());
   model_ = std::make_unique<GPT2>(shape, max_share, T,
                                   TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
   if (cfg_.init_from_llmc())
@@ -369,6 +375,7 @@ void Trainer::announce() const {
               t.batch_size, t.steps);
   std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
               gemm::backend_name(gemm::current_backend()), threads_);
+  std::printf("est: memory: %s\n", memory_plan_summary(memory_plan_).c_str());
   if (grid_->world_size() > 1)
     std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
                 grid_->dp_size());

@@ -21,6 +21,7 @@
 #include "optim/optimizer.hpp"
 #include "parallel/load_balancer.hpp"
 #include "parallel/process_grid.hpp"
+#include "train/memory_plan.hpp"
 
 namespace est {
 
@@ -81,6 +82,7 @@ class Trainer {
   RunLock lock_;  // this run's claim on output.dir, from construction to the end of run()
   std::exception_ptr write_failure_;  // rank 0's failed write, until all ranks agree to stop
   std::unique_ptr<LoadBalancer> balancer_;
+  MemoryPlan memory_plan_;
   std::unique_ptr<GPT2> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
@@ -104,5 +106,8 @@ AdamWConfig adamw_config(const Config& cfg);
 // run length; warnings go to stderr.
 Schedule schedule_for(const Config& cfg, const ModelShape& shape);
 LayerScaling layer_scaling_for(const Config& cfg);
+// The most sequences of the global batch one of `dp` replicas may hold: with load balancing up to twice its
+// even share, which the balancer may move to it; without, the even share.
+int max_batch_share(const Config& cfg, int dp);
 
 }  // namespace est
