@@ -587,78 +587,62 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   return s;
 }
 
-nlohmann::json Trainer::run() {
-  const auto& t = cfg_.train;
-  stop_signal_ = 0;
-  stopped_at_ = 0;
-  // The directory is free again when the run ends, however it ends.
-  const struct Unlock {
-    RunLock& lock;
-    ~Unlock() { lock.release(); }
-  } unlock{lock_};
-  if (complete()) return nlohmann::json();
-  const bool lead = grid_->world_rank() == 0;
-  if (lead) {
+// The banner, config.yaml and the trace (after a resume it continues, dropping rows past the checkpoint).
+std::unique_ptr<TraceWriter> Trainer::start_outputs() {
+  std::unique_ptr<TraceWriter> trace;
+  if (grid_->world_rank() == 0) {
     announce();
     const std::string record = cfg_.output.dir + "/config.yaml";
     write_rank0(record, "recording the effective config", [&] { write_text_atomic(record, cfg_.yaml_text + "\n"); });
+    if (cfg_.output.trace)
+      write_rank0(trace_path(), "creating the trace",
+                  [&] { trace = open_trace(trace_metadata(cfg_, *grid_, model_->shape())); });
   }
-  // The trace follows the run; after a resume it continues, dropping rows past the checkpoint.
-  std::unique_ptr<TraceWriter> trace;
-  if (lead && cfg_.output.trace) write_rank0(trace_path(), "creating the trace",
-                [&] { trace = open_trace(trace_metadata(cfg_, *grid_, model_->shape())); });
   raise_if_any_failed(grid_->world_mpi(), write_failure_);
-  const int64_t end_step = t.stop_after > 0 ? std::min<int64_t>(t.steps, start_step_ + t.stop_after) : t.steps;
-  // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
-  const bool live = world_size_is_one_terminal(grid_->world_size());
-  Progress progress(t.steps, t.log_every, lead ? stdout : nullptr, live);
-  const double slow = cfg_.parallel.slow_rank == grid_->world_rank() ? cfg_.parallel.slow_factor : 1.0;
-  grid_->tp().reset_stats();
-  grid_->dp().reset_stats();
-  RunState run(schedule_.stages.size(), grid_->world_size(), prior_flops_, prior_seconds_);
-  for (int64_t step = start_step_; step < end_step; ++step) {
-    StepRecord rec = train_one_step(step, slow, run);
-    progress.step(int(step + 1), rec.stats.loss, rec.seconds, tokens_per_step(), progress_tags(rec, run));
-    const bool last = step + 1 == t.steps;
-    if (val_data_ && (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0))) validate(rec, run, progress);
-    if (trace) {
-      const auto tt = Clock::now();
-      write_rank0(trace_path(), "appending step " + std::to_string(step + 1) + " to the trace",
-                  [&] { trace->append(trace_row(rec, run)); });
-      run.trace_seconds += seconds_since(tt);
-    }
-    const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && !last);
-    if (stopping || (last && checkpoint_last_) ||
-        (cfg_.output.checkpoint_every > 0 && (step + 1) % cfg_.output.checkpoint_every == 0)) {
-      if (trace) {
-        const auto tt = Clock::now();
-        write_rank0(trace_path(), "writing the trace up to step " + std::to_string(step + 1),
-                    [&] { trace->flush(); });  // the trace holds every step the checkpoint does
-        run.trace_seconds += seconds_since(tt);
-      }
-      save(step + 1, schedule_.stage_at(std::min<int64_t>(step + 1, t.steps - 1), t.steps), run.flops_so_far,
-           run.train_seconds_so_far);
-    }
-    if (stopping) {
-      stopped_at_ = step + 1;
-      break;
-    }
-  }
-  progress.finish();
-  write_rank0(trace_path(), "writing the trace", [&] {
-    if (trace) trace->flush();
-    trace.reset();
-  });
-  raise_if_any_failed(grid_->world_mpi(), write_failure_);
-  if (stopped_at_ > 0) {
-    if (lead)
-      std::printf("est: stopped after step %lld of %d (%s) with a checkpoint; continue with --resume auto\n",
-                  static_cast<long long>(stopped_at_), t.steps,
-                  stop_signal_ == SIGUSR1   ? "SIGUSR1"
-                  : stop_signal_ == SIGTERM ? "SIGTERM"
-                                            : "train.stop_after");
-    return nlohmann::json();
-  }
+  return trace;
+}
+
+void Trainer::write_trace(TraceWriter* trace, const std::string& what, const std::function<void()>& write,
+                          RunState& run) {
+  if (!trace) return;
+  const auto t0 = Clock::now();
+  write_rank0(trace_path(), what, write);
+  run.trace_seconds += seconds_since(t0);
+}
+
+// After a step: the progress line, validation when due, the trace row.
+void Trainer::record_step(StepRecord& rec, RunState& run, Progress& progress, TraceWriter* trace) {
+  const auto& t = cfg_.train;
+  const int64_t done = rec.step + 1;
+  progress.step(int(done), rec.stats.loss, rec.seconds, tokens_per_step(), progress_tags(rec, run));
+  if (val_data_ && (done == t.steps || (t.eval_every > 0 && done % t.eval_every == 0))) validate(rec, run, progress);
+  write_trace(trace, "appending step " + std::to_string(done) + " to the trace",
+              [&] { trace->append(trace_row(rec, run)); }, run);
+}
+
+// A checkpoint when one is due after `done` steps: the trace first holds every step the checkpoint does.
+void Trainer::checkpoint_if_due(int64_t done, bool stopping, RunState& run, TraceWriter* trace) {
+  const auto& t = cfg_.train;
+  const bool due = stopping || (done == t.steps && checkpoint_last_) ||
+                   (cfg_.output.checkpoint_every > 0 && done % cfg_.output.checkpoint_every == 0);
+  if (!due) return;
+  write_trace(trace, "writing the trace up to step " + std::to_string(done), [&] { trace->flush(); }, run);
+  save(done, schedule_.stage_at(std::min<int64_t>(done, t.steps - 1), t.steps), run.flops_so_far,
+       run.train_seconds_so_far);
+}
+
+void Trainer::report_stop() const {
+  if (grid_->world_rank() != 0) return;
+  std::printf("est: stopped after step %lld of %d (%s) with a checkpoint; continue with --resume auto\n",
+              static_cast<long long>(stopped_at_), cfg_.train.steps,
+              stop_signal_ == SIGUSR1   ? "SIGUSR1"
+              : stop_signal_ == SIGTERM ? "SIGTERM"
+                                        : "train.stop_after");
+}
+
+// The model file and summary.json of a finished run.
+nlohmann::json Trainer::finish_outputs(const RunState& run, int64_t end_step) {
+  const bool lead = grid_->world_rank() == 0;
   // The training's figures, before gathering the model adds to the tensor-parallel traffic.
   const nlohmann::json s = summary(run, end_step, seconds_since(run.start));
   if (cfg_.output.save_model) {
@@ -671,6 +655,48 @@ nlohmann::json Trainer::run() {
     write_rank0(summary_file, "writing the summary", [&] { write_text_atomic(summary_file, s.dump(2) + "\n"); });
   raise_if_any_failed(grid_->world_mpi(), write_failure_);
   return s;
+}
+
+nlohmann::json Trainer::run() {
+  const auto& t = cfg_.train;
+  stop_signal_ = 0;
+  stopped_at_ = 0;
+  // The directory is free again when the run ends, however it ends.
+  const struct Unlock {
+    RunLock& lock;
+    ~Unlock() { lock.release(); }
+  } unlock{lock_};
+  if (complete()) return nlohmann::json();
+  std::unique_ptr<TraceWriter> trace = start_outputs();
+  const int64_t end_step = t.stop_after > 0 ? std::min<int64_t>(t.steps, start_step_ + t.stop_after) : t.steps;
+  // mpirun and srun hand ranks a pseudo-terminal: a live line only for a single process on a terminal.
+  const bool live = world_size_is_one_terminal(grid_->world_size());
+  Progress progress(t.steps, t.log_every, grid_->world_rank() == 0 ? stdout : nullptr, live);
+  const double slow = cfg_.parallel.slow_rank == grid_->world_rank() ? cfg_.parallel.slow_factor : 1.0;
+  grid_->tp().reset_stats();
+  grid_->dp().reset_stats();
+  RunState run(schedule_.stages.size(), grid_->world_size(), prior_flops_, prior_seconds_);
+  for (int64_t step = start_step_; step < end_step; ++step) {
+    StepRecord rec = train_one_step(step, slow, run);
+    record_step(rec, run, progress, trace.get());
+    const bool stopping = (step + 1 == end_step && end_step < t.steps) || (stop_signal_ && step + 1 < t.steps);
+    checkpoint_if_due(step + 1, stopping, run, trace.get());
+    if (stopping) {
+      stopped_at_ = step + 1;
+      break;
+    }
+  }
+  progress.finish();
+  write_rank0(trace_path(), "writing the trace", [&] {
+    if (trace) trace->flush();
+    trace.reset();
+  });
+  raise_if_any_failed(grid_->world_mpi(), write_failure_);
+  if (stopped_at_ > 0) {
+    report_stop();
+    return nlohmann::json();
+  }
+  return finish_outputs(run, end_step);
 }
 
 }  // namespace est

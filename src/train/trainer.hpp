@@ -64,12 +64,20 @@ class Trainer {
   int first_sequence() const;
   int64_t tokens_per_step() const;
 
-  // run()'s steps: the banner; per step the draw, the batch, the training step and the ranks' timings, then the
-  // progress line, validation and the trace row; at the end the summary.
+  // run()'s steps: the banner, config.yaml and the trace; per step the draw, the batch, the training step and the
+  // ranks' timings, then the progress line, validation, the trace row and a checkpoint when due; at the end the
+  // model file and the summary.
   struct RunState;
   struct StepRecord;
   void announce() const;
+  std::unique_ptr<TraceWriter> start_outputs();
   StepRecord train_one_step(int64_t step, double slow, RunState& run);
+  void record_step(StepRecord& rec, RunState& run, Progress& progress, TraceWriter* trace);
+  void checkpoint_if_due(int64_t done, bool stopping, RunState& run, TraceWriter* trace);
+  // Rank 0's write to the trace (none without one), its time counted in the run's trace seconds.
+  void write_trace(TraceWriter* trace, const std::string& what, const std::function<void()>& write, RunState& run);
+  void report_stop() const;
+  nlohmann::json finish_outputs(const RunState& run, int64_t end_step);
   void share_timings(StepRecord& rec, RunState& run);
   std::string progress_tags(const StepRecord& rec, const RunState& run) const;
   void validate(StepRecord& rec, RunState& run, Progress& progress);
