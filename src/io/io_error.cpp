@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <vector>
 
+#include "bytes_text.hpp"
 #include "io/atomic_file.hpp"
 
 namespace est {
@@ -67,13 +67,8 @@ void require_free_space(const std::string& path, uint64_t bytes, const std::stri
   if (::statvfs(directory_of(path).c_str(), &fs) != 0) return;  // the write itself will say what is wrong
   const uint64_t free = uint64_t(fs.f_bavail) * fs.f_frsize;
   if (free >= bytes) return;
-  const auto mb = [](uint64_t b) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f", double(b) / 1e6);
-    return std::string(text);
-  };
-  throw IoError(path, what, std::string(std::strerror(ENOSPC)) + " (needs " + mb(bytes) + " MB, " + mb(free) +
-                                " MB free)");
+  throw IoError(path, what, std::string(std::strerror(ENOSPC)) + " (needs " + format_bytes(double(bytes)) + ", " +
+                                format_bytes(double(free)) + " free)");
 }
 
 }  // namespace est

@@ -22,7 +22,7 @@ class IoError : public std::runtime_error {
 // left, or the space it took is free again.
 std::string write_failure_reason(const std::string& path, int err, const std::string& fallback);
 
-// Throws IoError(path, what, "No space left on device (needs N MB, M MB free)") when the file system that will
+// Throws IoError(path, what, "No space left on device (needs 30.1 MB, 12.0 MB free)") when the file system that will
 // hold `path` has fewer than `bytes` free.
 void require_free_space(const std::string& path, uint64_t bytes, const std::string& what);
 
