@@ -620,15 +620,14 @@ void Trainer::record_step(StepRecord& rec, RunState& run, Progress& progress, Tr
               [&] { trace->append(trace_row(rec, run)); }, run);
 }
 
-// A checkpoint when one is due after `done` steps: the trace first holds every step the checkpoint does.
+// A checkpoint when one is due after `done` steps: the trace first holds every step the checkpoint does. The last
+// step's comes after the model file and the summary (finish_outputs): a checkpoint of the last step says the run
+// is complete, so it must not exist before all of the run's outputs do.
 void Trainer::checkpoint_if_due(int64_t done, bool stopping, RunState& run, TraceWriter* trace) {
-  const auto& t = cfg_.train;
-  const bool due = stopping || (done == t.steps && checkpoint_last_) ||
-                   (cfg_.output.checkpoint_every > 0 && done % cfg_.output.checkpoint_every == 0);
-  if (!due) return;
+  const bool due = stopping || (cfg_.output.checkpoint_every > 0 && done % cfg_.output.checkpoint_every == 0);
+  if (!due || done == cfg_.train.steps) return;
   write_trace(trace, "writing the trace up to step " + std::to_string(done), [&] { trace->flush(); }, run);
-  save(done, schedule_.stage_at(std::min<int64_t>(done, t.steps - 1), t.steps), run.flops_so_far,
-       run.train_seconds_so_far);
+  save(done, schedule_.stage_at(done, cfg_.train.steps), run.flops_so_far, run.train_seconds_so_far);
 }
 
 void Trainer::report_stop() const {
@@ -640,7 +639,7 @@ void Trainer::report_stop() const {
                                         : "train.stop_after");
 }
 
-// The model file and summary.json of a finished run.
+// The model file and summary.json of a finished run, then the checkpoint of its last step.
 nlohmann::json Trainer::finish_outputs(const RunState& run, int64_t end_step) {
   const bool lead = grid_->world_rank() == 0;
   // The training's figures, before gathering the model adds to the tensor-parallel traffic.
@@ -654,6 +653,8 @@ nlohmann::json Trainer::finish_outputs(const RunState& run, int64_t end_step) {
   if (lead)
     write_rank0(summary_file, "writing the summary", [&] { write_text_atomic(summary_file, s.dump(2) + "\n"); });
   raise_if_any_failed(grid_->world_mpi(), write_failure_);
+  const int steps = cfg_.train.steps;
+  if (checkpoint_last_) save(steps, schedule_.stage_at(steps - 1, steps), run.flops_so_far, run.train_seconds_so_far);
   return s;
 }
 
