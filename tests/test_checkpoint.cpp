@@ -1,13 +1,17 @@
 // HDF5 checkpoints on one rank: every tensor and the training state round-trip exactly; a damaged or foreign
 // file is one InputError naming it.
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "input_error.hpp"
 #include "io/checkpoint.hpp"
+#include "io/hdf5_handle.hpp"
 #include "test_util.hpp"
 #include "train/step.hpp"
 
@@ -137,6 +141,53 @@ TEST(Checkpoint, BadFilesAreOneInputError) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.key(), "n_embd");
   }
+}
+
+
+// Attribute `name` of `object` in the file at `path`, replaced by one holding `values`.
+void rewrite_attribute(const std::string& path, const char* object, const char* name,
+                       const std::vector<int64_t>& values) {
+  H5Handle f(h5_check(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open"), H5Fclose);
+  H5Handle obj(h5_check(H5Oopen(f.get(), object, H5P_DEFAULT), object), H5Oclose);
+  h5_check(H5Adelete(obj.get(), name), name);
+  const hsize_t n = values.size();
+  H5Handle space(h5_check(H5Screate_simple(1, &n, nullptr), "space"), H5Sclose);
+  H5Handle a(h5_check(H5Acreate2(obj.get(), name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), name),
+             H5Aclose);
+  h5_check(H5Awrite(a.get(), H5T_NATIVE_INT64, values.data()), name);
+}
+
+std::string saved_checkpoint(const TempDir& dir) {
+  ProcessGrid grid(MPI_COMM_SELF, 1);
+  Trained a;
+  const std::string path = checkpoint_path(dir.path(), 3);
+  save_checkpoint(path, a.model, a.optimizer, some_state(), grid);
+  return path;
+}
+
+// Found by fuzzing (tests/fuzz/regressions/fuzz_checkpoint): H5Aread writes every value an attribute holds, so a
+// scalar attribute rewritten as an array overflowed the variable it was read into.
+TEST(Checkpoint, AnAttributeOfSeveralValuesIsAnInputError) {
+  TempDir dir;
+  const std::string path = saved_checkpoint(dir);
+  rewrite_attribute(path, "/", "step", {3, 4});
+  expect_bad(path, "step");
+  try {
+    describe_checkpoint(path);
+    ADD_FAILURE() << "accepted " << path;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.key(), "step") << e.what();
+  }
+}
+
+// Found by fuzzing: verify read as many values as a dataset's recorded geometry promised, whatever it held.
+TEST(Checkpoint, VerifyReportsADatasetItsRecordedGeometryDoesNotDescribe) {
+  TempDir dir;
+  const std::string path = saved_checkpoint(dir);
+  rewrite_attribute(path, "/params/wte", "layers_rows_cols", {1, 1, 1});
+  rewrite_attribute(path, "/params/wpe", "layers_rows_cols", {INT64_MIN, INT64_MIN, 1});
+  rewrite_attribute(path, "/adamw_m/lnfb", "layers_rows_cols", {1, 16});
+  EXPECT_EQ(verify_checkpoint(path), (std::vector<std::string>{"/params/wte", "/params/wpe", "/adamw_m/lnfb"}));
 }
 
 }  // namespace

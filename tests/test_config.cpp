@@ -90,6 +90,14 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("model: {}\n", {"train.steps=0"}, "train.steps", true);
 }
 
+// Found by fuzzing (tests/fuzz/regressions/fuzz_schedule): the schedule's checks, like the model's layout, count
+// the MLP's 4 * n_embd neurons in an int, which a wider model overflowed.
+TEST(Config, RejectsAModelWiderThanItsMlpCanCount) {
+  expect_error("model:\n  n_head: 1\n  n_embd: 536870912\n", {}, "model.n_embd");
+  TempConfig widest("model:\n  n_head: 1\n  n_embd: 536870911\n");
+  EXPECT_EQ(load_config(widest.path).model.n_embd, 536870911);
+}
+
 TEST(Config, DefaultStrataComeFromTheModelNotTheLayoutAndMustFitIt) {
   TempConfig c("model:\n  n_head: 12\n  n_embd: 96\n");
   for (int tp : {1, 2, 4}) EXPECT_EQ(load_config(c.path, {"parallel.tp=" + std::to_string(tp)}).est_strata(), 4);

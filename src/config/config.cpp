@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -189,6 +190,10 @@ void validate(const Reader& r) {
   r.require(c.model.n_head >= 1, "model.n_head", "must be >= 1");
   r.require(c.model.n_embd >= 1 && c.model.n_embd % c.model.n_head == 0, "model.n_embd",
             "must be a positive multiple of model.n_head (" + std::to_string(c.model.n_head) + ")");
+  // The MLP's width, 4 * n_embd neurons, is an int wherever it is counted (layout, schedule checks, sampler).
+  r.require(c.model.n_embd <= std::numeric_limits<int>::max() / 4, "model.n_embd",
+            "must be at most " + std::to_string(std::numeric_limits<int>::max() / 4) +
+                " (the MLP has 4 * n_embd neurons)");
   r.require(c.model.seq_len >= 1, "model.seq_len", "must be >= 1");
   r.require(c.model.max_seq_len == 0 || c.model.max_seq_len >= c.model.seq_len, "model.max_seq_len",
             "must be >= model.seq_len (" + std::to_string(c.model.seq_len) + ")");

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "collective_error.hpp"
@@ -73,6 +74,18 @@ Geometry geometry(const ParameterLayout& whole, int id) {
   g.cols = spec.size / g.layers / g.rows;
   for (int64_t d : spec.shape) g.dims.push_back(hsize_t(d));
   return g;
+}
+
+// Whether a dataset's recorded (layers, rows, cols) describe its n values; a damaged file's need not, nor need
+// their product fit in 64 bits.
+bool describes(const std::vector<int64_t>& geo, int64_t n) {
+  if (geo.size() != 3) return false;
+  int64_t product = 1;
+  for (int64_t g : geo) {
+    if (g < 1 || g > n / product) return false;
+    product *= g;
+  }
+  return product == n;
 }
 
 // File selection of the given rows in every layer (none when `rows` is empty): runs of consecutive rows become
@@ -146,14 +159,19 @@ void write_string(hid_t obj, const char* name, const std::string& value) {
   h5_check(H5Awrite(attr.get(), type.get(), value.empty() ? "" : value.data()), name);
 }
 
+InputError missing(const std::string& path, const char* name) {
+  return InputError(path, name, "attribute missing: not an est checkpoint, or damaged");
+}
+
 H5Handle open_attr(const std::string& path, hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) throw InputError(path, name, "attribute missing: not an est checkpoint, or damaged");
+  if (H5Aexists(obj, name) <= 0) throw missing(path, name);
   return H5Handle(h5_check(H5Aopen(obj, name, H5P_DEFAULT), name), H5Aclose);
 }
 
 template <class T>
 T read_attr(const std::string& path, hid_t obj, const char* name, hid_t type) {
-  H5Handle attr = open_attr(path, obj, name);
+  H5Handle attr = h5::open_scalar_attribute(obj, name, path);
+  if (!attr.valid()) throw missing(path, name);
   T value{};
   if (H5Aread(attr.get(), type, &value) < 0) throw InputError(path, name, "unreadable attribute");
   return value;
@@ -168,21 +186,19 @@ int strata_of(const std::string& path, hid_t file, int writer_tp) {
   return int(strata);
 }
 
-std::vector<double> read_doubles(const std::string& path, hid_t obj, const char* name) {
+template <class T>
+std::vector<T> read_values(const std::string& path, hid_t obj, const char* name, hid_t type) {
   H5Handle attr = open_attr(path, obj, name);
   H5Handle space(h5_check(H5Aget_space(attr.get()), name), H5Sclose);
-  std::vector<double> v(size_t(H5Sget_simple_extent_npoints(space.get())));
-  if (!v.empty() && H5Aread(attr.get(), H5T_NATIVE_DOUBLE, v.data()) < 0)
-    throw InputError(path, name, "unreadable attribute");
+  std::vector<T> v(size_t(H5Sget_simple_extent_npoints(space.get())));
+  if (!v.empty() && H5Aread(attr.get(), type, v.data()) < 0) throw InputError(path, name, "unreadable attribute");
   return v;
 }
 
 std::string read_string(const std::string& path, hid_t obj, const char* name) {
-  H5Handle attr = open_attr(path, obj, name);
-  H5Handle type(h5_check(H5Aget_type(attr.get()), name), H5Tclose);
-  std::string s(H5Tget_size(type.get()), '\0');
-  if (H5Aread(attr.get(), type.get(), s.data()) < 0) throw InputError(path, name, "unreadable attribute");
-  return s.substr(0, s.find('\0'));
+  const std::optional<std::string> s = h5::read_string_attribute(obj, name, path);
+  if (!s) throw missing(path, name);
+  return *s;
 }
 
 // The model shape fields stored with a checkpoint, named as in the config.
@@ -514,7 +530,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
   s.flops_so_far = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
   s.train_seconds = read_attr<double>(path, f, "train_seconds", H5T_NATIVE_DOUBLE);
   if (read_attr<int64_t>(path, f, "has_balancer_state", H5T_NATIVE_INT64))
-    s.balancer = read_doubles(path, f, "balancer_state");
+    s.balancer = read_values<double>(path, f, "balancer_state", H5T_NATIVE_DOUBLE);
   s.config_yaml = read_string(path, f, "config");
   s.schedule_yaml = read_string(path, f, "schedule");
   optimizer.restore_steps_taken(int(read_attr<int64_t>(path, f, "adamw_t", H5T_NATIVE_INT64)));
@@ -559,10 +575,14 @@ std::vector<std::string> verify_checkpoint(const std::string& path) {
     for (int id = 0; id < kNumParams; ++id) {
       const std::string name = dataset_name(g, id);
       H5Handle d = h5::open_dataset(f, name, path);
-      H5Handle attr = open_attr(path, d.get(), "layers_rows_cols");
-      int64_t geo[3];
-      H5Aread(attr.get(), H5T_NATIVE_INT64, geo);
-      std::vector<float> data(size_t(geo[0] * geo[1] * geo[2]));
+      const auto geo = read_values<int64_t>(path, d.get(), "layers_rows_cols", H5T_NATIVE_INT64);
+      H5Handle space(h5_check(H5Dget_space(d.get()), name), H5Sclose);
+      const int64_t n = H5Sget_simple_extent_npoints(space.get());
+      if (!describes(geo, n)) {
+        bad.push_back(name);
+        continue;
+      }
+      std::vector<float> data(static_cast<size_t>(n));
       herr_t rc;
       {
         h5::QuietErrors quiet;

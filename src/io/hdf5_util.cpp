@@ -26,12 +26,6 @@ H5Handle create_attribute(hid_t obj, const char* name, hid_t type, const std::st
                   H5Aclose);
 }
 
-// Invalid when the attribute is absent.
-H5Handle open_attribute(hid_t obj, const char* name, const std::string& where) {
-  if (h5_check(H5Aexists(obj, name), attribute_what(where, name, "H5Aexists")) == 0) return {};
-  return H5Handle(h5_check(H5Aopen(obj, name, H5P_DEFAULT), attribute_what(where, name, "H5Aopen")), H5Aclose);
-}
-
 H5Handle attribute_type(hid_t attr, const char* name, const std::string& where) {
   return H5Handle(h5_check(H5Aget_type(attr), attribute_what(where, name, "H5Aget_type")), H5Tclose);
 }
@@ -94,8 +88,16 @@ void write_attribute(hid_t obj, const char* name, int64_t value, hid_t type, con
   h5_check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), attribute_what(where, name, "H5Awrite"));
 }
 
+H5Handle open_scalar_attribute(hid_t obj, const char* name, const std::string& file) {
+  if (h5_check(H5Aexists(obj, name), attribute_what(file, name, "H5Aexists")) == 0) return {};
+  H5Handle a(h5_check(H5Aopen(obj, name, H5P_DEFAULT), attribute_what(file, name, "H5Aopen")), H5Aclose);
+  H5Handle space(h5_check(H5Aget_space(a.get()), attribute_what(file, name, "H5Aget_space")), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) throw InputError(file, name, "expected a single value");
+  return a;
+}
+
 std::optional<std::string> read_string_attribute(hid_t obj, const char* name, const std::string& file) {
-  H5Handle a = open_attribute(obj, name, file);
+  H5Handle a = open_scalar_attribute(obj, name, file);
   if (!a.valid()) return std::nullopt;
   H5Handle t = attribute_type(a.get(), name, file);
   if (H5Tget_class(t.get()) != H5T_STRING) throw InputError(file, name, "expected a string attribute");
@@ -105,7 +107,7 @@ std::optional<std::string> read_string_attribute(hid_t obj, const char* name, co
 }
 
 std::optional<int64_t> read_int_attribute(hid_t obj, const char* name, const std::string& file) {
-  H5Handle a = open_attribute(obj, name, file);
+  H5Handle a = open_scalar_attribute(obj, name, file);
   if (!a.valid()) return std::nullopt;
   if (H5Tget_class(attribute_type(a.get(), name, file).get()) != H5T_INTEGER)
     throw InputError(file, name, "expected an integer attribute");
@@ -121,6 +123,13 @@ hsize_t rows(hid_t dataset, const std::string& where) {
   std::vector<hsize_t> dims(rank);
   h5_check(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), where + ": extent");
   return dims[0];
+}
+
+hsize_t column_rows(hid_t dataset, const std::string& file, const std::string& name) {
+  const std::string where = file + ": dataset " + name;
+  H5Handle space(h5_check(H5Dget_space(dataset), where + ": H5Dget_space"), H5Sclose);
+  if (H5Sget_simple_extent_ndims(space.get()) != 1) throw InputError(file, name, "expected a one-dimensional dataset");
+  return rows(dataset, where);
 }
 
 }  // namespace est::h5

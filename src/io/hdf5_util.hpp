@@ -42,11 +42,17 @@ H5Handle open_dataset(hid_t file, const std::string& name, const std::string& pa
 void write_attribute(hid_t obj, const char* name, const std::string& value, const std::string& where);
 void write_attribute(hid_t obj, const char* name, int64_t value, hid_t type, const std::string& where);
 
-// Absent → nullopt; present but of another type class → InputError(file, name, ...).
+// Attribute `name` of `obj`; invalid when absent. H5Aread writes every value an attribute holds, so one that
+// holds other than a single value (a damaged or foreign file's) is InputError(file, name, ...), not read.
+H5Handle open_scalar_attribute(hid_t obj, const char* name, const std::string& file);
+// Absent → nullopt; present but of another type class, or not a single value → InputError(file, name, ...).
 std::optional<std::string> read_string_attribute(hid_t obj, const char* name, const std::string& file);
 std::optional<int64_t> read_int_attribute(hid_t obj, const char* name, const std::string& file);
 
 // Rows (first dimension) of a dataset; a scalar holds one.
 hsize_t rows(hid_t dataset, const std::string& where);
+// Rows of dataset `name` of `file`, which must hold one value per row: H5S_ALL reads every value, so a dataset of
+// another rank (a damaged or foreign file's) is InputError(file, name, ...) rather than an overflowing read.
+hsize_t column_rows(hid_t dataset, const std::string& file, const std::string& name);
 
 }  // namespace est::h5

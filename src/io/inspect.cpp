@@ -29,7 +29,7 @@ template <class T>
 std::vector<T> read_column(hid_t file, const char* name, const std::string& path) {
   const H5Handle d = h5::open_dataset(file, name, path);
   const std::string where = path + ": dataset " + name;
-  std::vector<T> v(h5::rows(d.get(), where));
+  std::vector<T> v(h5::column_rows(d.get(), path, name));
   const hid_t type = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
   if (!v.empty()) h5_check(H5Dread(d.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), where + ": H5Dread");
   return v;
