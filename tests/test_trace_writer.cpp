@@ -336,6 +336,40 @@ TEST(TraceWriter, ResumesATraceWhoseWriterDied) {
   expect_rows(crashed, range(1, 14), runs);
 }
 
+// Zeroes the second half of the 48-byte superblock, as a write that a kill cut short leaves it: its checksum no
+// longer matches and HDF5 refuses the file.
+void tear_superblock(const std::string& path) {
+  const char zeros[24] = {};
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  std::fseek(f, 24, SEEK_SET);
+  std::fwrite(zeros, 1, sizeof zeros, f);
+  std::fclose(f);
+}
+
+// A kill in the middle of a flush can tear what HDF5 rewrites in place (the superblock, a dataset's header) and
+// lose rows the last checkpoint counts on: a resume falls back on the copy the last flush() left. (tests/faults
+// tears every kind of write for real.)
+TEST(TraceWriter, ResumesFromTheCopyOfTheLastFlushWhenAWriteWasTorn) {
+  TempDir dir;
+  const std::string path = dir.file("trace.h5"), crashed = dir.file("crashed.h5");
+  {
+    TraceWriter w(path, metadata(), -1, 5);
+    for (int64_t s = 1; s <= 7; ++s) w.append(row(s));
+    w.flush();
+    for (int64_t s = 8; s <= 12; ++s) w.append(row(s));
+    fs::copy_file(path, crashed);
+    fs::copy_file(path + ".bak", crashed + ".bak");
+  }
+  EXPECT_FALSE(fs::exists(path + ".bak")) << "a clean close leaves no copy";
+  tear_superblock(crashed);
+  write_rows(crashed, 8, 14, /*resume_step=*/7, /*run=*/1);
+  std::vector<int> runs(7, 0);
+  runs.resize(14, 1);
+  expect_rows(crashed, range(1, 14), runs);
+  EXPECT_FALSE(fs::exists(crashed + ".bak"));
+}
+
 template <class F>
 void expect_input_error(F&& f, const std::string& file, const std::string& key) {
   try {
@@ -477,6 +511,41 @@ TEST(InspectTrace, RejectsWhatIsNotAnEstFile) {
   expect_input_error([&] { inspect_file(text, false, false); }, text, "file");
   expect_input_error([&] { inspect_file(plain, false, false); }, plain, "est_kind");
   expect_input_error([&] { inspect_file(odd, true, false); }, odd, "est_kind");
+}
+
+
+// Found by fuzzing (tests/fuzz/regressions/fuzz_trace): a column read as one value per row overflowed its buffer
+// when the dataset held more (a two-dimensional step), and a scalar attribute holding several values the variable
+// it was read into. Both readers, est inspect and a resume, refuse them.
+TEST(InspectTrace, RejectsAColumnOrAnAttributeOfTheWrongShape) {
+  TempDir dir;
+  const std::string column = dir.file("column.h5"), attribute = dir.file("attribute.h5");
+  write_rows(column, 1, 5);
+  write_rows(attribute, 1, 5);
+  {
+    H5Handle f(h5_check(H5Fopen(column.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open"), H5Fclose);
+    h5_check(H5Ldelete(f.get(), "step", H5P_DEFAULT), "delete step");
+    const hsize_t dims[2] = {5, 2};
+    H5Handle space(h5_check(H5Screate_simple(2, dims, nullptr), "space"), H5Sclose);
+    H5Handle d(h5_check(H5Dcreate2(f.get(), "step", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                   H5P_DEFAULT), "step"),
+               H5Dclose);
+  }
+  {
+    H5Handle f(h5_check(H5Fopen(attribute.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open"), H5Fclose);
+    h5_check(H5Adelete(f.get(), "n_layer"), "delete n_layer");
+    const hsize_t n = 2;
+    const int32_t layers[2] = {kLayers, kLayers};
+    H5Handle space(h5_check(H5Screate_simple(1, &n, nullptr), "space"), H5Sclose);
+    H5Handle a(h5_check(H5Acreate2(f.get(), "n_layer", H5T_STD_I32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                        "n_layer"),
+               H5Aclose);
+    h5_check(H5Awrite(a.get(), H5T_NATIVE_INT32, layers), "write n_layer");
+  }
+  expect_input_error([&] { inspect_file(column, true, true); }, column, "step");
+  expect_input_error([&] { TraceWriter w(column, metadata(), 3); }, column, "step");
+  expect_input_error([&] { inspect_file(attribute, true, true); }, attribute, "n_layer");
+  expect_input_error([&] { TraceWriter w(attribute, metadata(), 3); }, attribute, "n_layer");
 }
 
 }  // namespace

@@ -228,6 +228,23 @@ H5Handle open_for_append(const std::string& path) {
   return file;
 }
 
+// Whether the trace at `path` opens, and every dataset's header and chunk index load: a write torn there fails a
+// checksum. (The chunks themselves carry none; a torn one still holds the rows it had.)
+bool intact(const std::string& path) {
+  h5::QuietErrors quiet;
+  try {
+    H5Handle file = open_for_append(path);
+    for (const Column& c : columns()) {
+      H5Handle ds = h5::open_dataset(file.get(), c.name, path);
+      hsize_t chunks = 0;
+      h5_check(H5Dget_num_chunks(ds.get(), H5S_ALL, &chunks), dataset_where(path, c) + ": H5Dget_num_chunks");
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 void check_resumable(hid_t file, const TraceMetadata& meta, const std::string& path) {
   const auto kind = h5::read_string_attribute(file, "est_kind", path);
   if (kind != "trace")
@@ -246,7 +263,7 @@ void check_resumable(hid_t file, const TraceMetadata& meta, const std::string& p
 // extended only some).
 hsize_t rows_through(const std::vector<H5Handle>& datasets, int64_t resume_step, const std::string& path) {
   const Column& step = columns()[0];
-  std::vector<int64_t> steps(h5::rows(datasets[0].get(), dataset_where(path, step)));
+  std::vector<int64_t> steps(h5::column_rows(datasets[0].get(), path, step.name));
   if (!steps.empty())
     h5_check(H5Dread(datasets[0].get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data()),
              dataset_where(path, step) + ": H5Dread");
@@ -271,6 +288,7 @@ struct TraceWriter::Impl {
   H5Handle file;                   // declared before the datasets, so closed after them
   std::vector<H5Handle> datasets;  // in columns() order
   hsize_t rows = 0;                // in the file
+  hsize_t copied_rows = 0;         // in the copy
   std::vector<TraceRow> pending;
 
   Impl(const std::string& path_, const TraceMetadata& meta_, int64_t resume_step, int flush_every_)
@@ -280,6 +298,7 @@ struct TraceWriter::Impl {
     if (resume_step >= 0) {
       reopen(resume_step);
       h5_check(H5Fstart_swmr_write(file.get()), path + ": H5Fstart_swmr_write");
+      copy();
     } else {
       create();
     }
@@ -288,6 +307,7 @@ struct TraceWriter::Impl {
   // Built under a temporary name and renamed once in SWMR mode: a reader polling for the trace never finds it
   // locked by the writer's set-up.
   void create() {
+    std::filesystem::remove(copy_path());  // an earlier trace's, not this one's
     const std::string tmp = path + ".tmp";
     H5Handle fapl = latest_format_access(path);
     file = H5Handle(h5_check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), tmp + ": H5Fcreate"),
@@ -299,7 +319,22 @@ struct TraceWriter::Impl {
       throw std::runtime_error(path + ": cannot rename " + tmp + ": " + std::strerror(errno));
   }
 
+  std::string copy_path() const { return path + ".bak"; }
+
+  // HDF5 rewrites the superblock and each dataset's header in place when it flushes: a job killed in the middle of
+  // such a write loses the file or the dataset, rows the last checkpoint counts on included. So the public flush()
+  // (the trainer's, before each checkpoint) and a resume leave a copy of the whole file for reopen() to fall back
+  // on. Nothing writes the trace while it is copied, so the trace is intact whenever a copy was cut short.
+  void copy() {
+    h5_check(H5Fflush(file.get(), H5F_SCOPE_LOCAL), path + ": H5Fflush");
+    std::filesystem::copy_file(path, copy_path(), std::filesystem::copy_options::overwrite_existing);
+    copied_rows = rows;
+  }
+
   void reopen(int64_t resume_step) {
+    // The copy holds every row through the last checkpoint the killed writer reached.
+    if (!intact(path) && std::filesystem::exists(copy_path()))
+      std::filesystem::copy_file(copy_path(), path, std::filesystem::copy_options::overwrite_existing);
     file = open_for_append(path);
     check_resumable(file.get(), meta, path);
     for (const Column& c : columns()) datasets.push_back(h5::open_dataset(file.get(), c.name, path));
@@ -353,12 +388,20 @@ TraceWriter::TraceWriter(const std::string& path, const TraceMetadata& meta, int
     : impl_(new Impl(path, meta, resume_step, flush_every)) {}
 
 TraceWriter::~TraceWriter() {
+  bool whole = true;
   try {
     impl_->flush();
   } catch (const std::exception& e) {
+    whole = false;
     std::fprintf(stderr, "est: warning: trace rows lost: %s\n", e.what());
   }
+  impl_->datasets.clear();
+  whole = H5Fclose(impl_->file.release()) >= 0 && whole;
+  const std::string copy = impl_->copy_path();
   delete impl_;
+  // Closed cleanly, the file needs no copy to fall back on; after a failure the copy stays for the resume.
+  std::error_code ignored;
+  if (whole) std::filesystem::remove(copy, ignored);
 }
 
 void TraceWriter::append(const TraceRow& row) {
@@ -367,6 +410,9 @@ void TraceWriter::append(const TraceRow& row) {
   if (impl_->pending.size() >= impl_->flush_every) impl_->flush();
 }
 
-void TraceWriter::flush() { impl_->flush(); }
+void TraceWriter::flush() {
+  impl_->flush();
+  if (impl_->rows != impl_->copied_rows) impl_->copy();
+}
 
 }  // namespace est

@@ -39,14 +39,17 @@ struct TraceRow {
 
 class TraceWriter {
  public:
-  // Creates `path`, or (resume_step >= 0) opens the existing trace, drops its rows after resume_step and appends.
-  // Then switches to SWMR writing. Rows are flushed to the file every `flush_every` rows and at destruction.
+  // Creates `path`, or (resume_step >= 0) opens the existing trace (where a killed writer left it unreadable, the
+  // copy flush() left instead), drops its rows after resume_step, copies it as flush() does, and appends. Then
+  // switches to SWMR writing. Rows are flushed to the file every `flush_every` rows and at destruction.
   TraceWriter(const std::string& path, const TraceMetadata& meta, int64_t resume_step = -1, int flush_every = 10);
   ~TraceWriter();
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
 
   void append(const TraceRow& row);
+  // Flushes the rows so far and copies the file to <path>.bak, which a clean destruction removes: the rows survive
+  // a kill in the middle of a later flush.
   void flush();
 
  private:

@@ -1,8 +1,10 @@
 """Faults injected into real runs: full disks, a file-size limit, a read-only directory, a corrupted shard, a killed
-rank. Each ends with one error line naming the file, what was being written and the OS's reason, one exit status
-on every rank, no .tmp left, the last good checkpoint intact and verifying, and exact continuation where one is
-possible."""
+rank, a kill that tears a trace write. Each ends with one error line naming the file, what was being written and the
+OS's reason, one exit status on every rank, no .tmp left, the last good checkpoint intact and verifying, and exact
+continuation where one is possible."""
+import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import h5py
 import pytest
 
 from conftest import EST, MPI_ENV, MPIRUN, leftovers, run_est, verify
@@ -161,3 +164,51 @@ def test_a_rank_killed_at_a_random_step_ends_the_job_and_auto_resume_continues_e
     assert resumed.returncode == 0, resumed.stderr
     assert leftovers(out) == [], "a partial checkpoint of the killed run is removed by the next one"
     assert (out / "model.bin").read_bytes() == (tmp_path / "reference" / "model.bin").read_bytes()
+
+
+# Three kills, each at a random write. About half the writes are of chunks, which a tear cannot harm (the rows they
+# held are rewritten as they were, the new ones are past the last checkpoint): one kill would miss the dataset
+# headers and the superblock half the time.
+@pytest.mark.parametrize("kill", range(3))
+def test_a_kill_that_tears_a_trace_write_resumes_from_the_last_checkpoint_with_every_step_traced_once(
+        tmp_path, write_config, kill):
+    injector = tmp_path / "kill_during_write.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", injector, Path(__file__).with_name("kill_during_write.c"), "-ldl"],
+                   check=True)
+    preload = dict(os.environ, LD_PRELOAD=str(injector))
+    steps = 50
+    # Checkpoints every 15 steps and the trace's own flushes every 10 rows: a kill may tear either kind of flush.
+    reference = tmp_path / "reference"
+    renames = tmp_path / "renames.log"
+    r = run_est("train", "--config", write_config(reference, steps=steps, every=15, n_embd=32, name="reference.yaml"),
+                env=dict(preload, KILL_DURING_WRITE_LOG=str(renames)))
+    assert r.returncode == 0, r.stderr
+    # The trace writes done by the time each checkpoint was renamed into place: a write after the first checkpoint's
+    # is in a flush of rows that the checkpoint before it does not cover.
+    logged = re.findall(r"^(\d+) .*/ckpt_(\d+)\.h5$", renames.read_text(), re.M)
+    writes_before = {int(step): int(n) for n, step in logged}
+    seed = int(os.environ.get("EST_FAULT_SEED", random.randrange(1 << 32)))
+    kill_at = random.Random(seed).randint(writes_before[min(writes_before)] + 1, writes_before[max(writes_before)])
+    resume_step = max(step for step, n in writes_before.items() if n < kill_at)
+    context = (f"EST_FAULT_SEED={seed}: trace write {kill_at} of {writes_before[max(writes_before)]} torn, "
+               f"the checkpoints' writes {writes_before}")
+
+    out = tmp_path / "killed"
+    config = write_config(out, steps=steps, every=15, n_embd=32)
+    killed = run_est("train", "--config", config, env=dict(preload, KILL_DURING_WRITE_AT=str(kill_at)))
+    assert killed.returncode == -signal.SIGKILL, f"{context}\n{killed.stderr}"
+    assert f"kill_during_write: write {kill_at} to trace.h5 torn" in killed.stderr, context
+    last_good = out / "checkpoints" / f"ckpt_{resume_step:08d}.h5"
+    assert checkpoints(out)[-1] == last_good, context
+    assert verify(last_good), context
+
+    resumed = run_est("train", "--config", config, "--resume", "auto")
+    assert resumed.returncode == 0, f"{context}\n{resumed.stderr}"
+    assert f"resuming from {last_good} at step {resume_step} " in resumed.stdout, f"{context}\n{resumed.stdout}"
+    assert (out / "model.bin").read_bytes() == (reference / "model.bin").read_bytes(), context
+    assert leftovers(out) == [], context
+    assert not (out / "trace.h5.bak").exists(), "a trace closed cleanly needs no copy to fall back on"
+    with h5py.File(out / "trace.h5", "r") as trace, h5py.File(reference / "trace.h5", "r") as uninterrupted:
+        assert trace["step"][:].tolist() == list(range(1, steps + 1)), context
+        assert {name: d.shape[0] for name, d in trace.items() if d.shape[0] != steps} == {}, context
+        assert (trace["loss"][:] == uninterrupted["loss"][:]).all(), context
