@@ -98,6 +98,13 @@ TEST(Config, RejectsAModelWiderThanItsMlpCanCount) {
   EXPECT_EQ(load_config(widest.path).model.n_embd, 536870911);
 }
 
+// Found by fuzzing (the config harness): a seed of more than 64 bits ended in std::stoull's exception.
+TEST(Config, RejectsASeedOfMoreThan64Bits) {
+  expect_error("model:\n  init: '18446744073709551616'\n", {}, "model.init");
+  TempConfig largest("model:\n  init: '18446744073709551615'\n");
+  EXPECT_EQ(load_config(largest.path).init_seed(), 18446744073709551615ull);
+}
+
 TEST(Config, DefaultStrataComeFromTheModelNotTheLayoutAndMustFitIt) {
   TempConfig c("model:\n  n_head: 12\n  n_embd: 96\n");
   for (int tp : {1, 2, 4}) EXPECT_EQ(load_config(c.path, {"parallel.tp=" + std::to_string(tp)}).est_strata(), 4);

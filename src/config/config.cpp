@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -202,6 +204,9 @@ void validate(const Reader& r) {
   if (!c.model.init.empty() && !c.init_from_llmc()) {
     const bool digits = std::all_of(c.model.init.begin(), c.model.init.end(), ::isdigit);
     r.require(digits, "model.init", "expected a seed (integer) or llmc:PATH, got '" + c.model.init + "'");
+    errno = 0;
+    std::strtoull(c.model.init.c_str(), nullptr, 10);
+    r.require(errno != ERANGE, "model.init", "the seed " + c.model.init + " does not fit in 64 bits");
   }
   r.require(!c.init_from_llmc() || !c.init_llmc_path().empty(), "model.init", "llmc: needs a path");
   const auto& t = c.train;
