@@ -190,5 +190,31 @@ TEST(Checkpoint, VerifyReportsADatasetItsRecordedGeometryDoesNotDescribe) {
   EXPECT_EQ(verify_checkpoint(path), (std::vector<std::string>{"/params/wte", "/params/wpe", "/adamw_m/lnfb"}));
 }
 
+// A dataset of a shape other than the model's (found reading the code the fuzzers pointed at: HDF5 takes as many
+// selection entries as the dataset has dimensions, past the model's).
+TEST(Checkpoint, ADatasetOfAnotherShapeIsAnInputErrorNamingIt) {
+  TempDir dir;
+  const std::string path = saved_checkpoint(dir);
+  {
+    H5Handle f(h5_check(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open"), H5Fclose);
+    h5_check(H5Ldelete(f.get(), "/params/lnfb", H5P_DEFAULT), "delete");
+    const hsize_t dims[4] = {1, 1, 1, hsize_t(small().n_embd)};
+    H5Handle space(h5_check(H5Screate_simple(4, dims, nullptr), "space"), H5Sclose);
+    H5Handle d(h5_check(H5Dcreate2(f.get(), "/params/lnfb", H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                   H5P_DEFAULT), "create"),
+               H5Dclose);
+  }
+  ProcessGrid grid(MPI_COMM_SELF, 1);
+  GPT2 model(small(), 2, 4);
+  AdamW optimizer(model.layout(), {});
+  try {
+    load_checkpoint(path, model, optimizer, grid);
+    FAIL() << "a 4-D /params/lnfb was read";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.key(), "/params/lnfb") << e.what();
+    EXPECT_NE(std::string(e.what()).find("shape is not the model's"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace est

@@ -272,10 +272,22 @@ void check_kind(const std::string& path, hid_t file) {
                      "format " + std::to_string(format) + "; this est reads format " + std::to_string(kCheckpointFormat));
 }
 
+// A tensor's dataset, of the model's shape: selections are made in the model's shape, and HDF5 reads as many
+// start and count entries as the dataset has dimensions, so a damaged file's dataset of another shape must not
+// reach them.
+H5Handle open_tensor(const std::string& path, hid_t file, const std::string& name, const Geometry& g) {
+  H5Handle dataset = h5::open_dataset(file, name, path);
+  H5Handle space(h5_check(H5Dget_space(dataset.get()), name + ": H5Dget_space"), H5Sclose);
+  std::vector<hsize_t> dims(size_t(std::max(0, H5Sget_simple_extent_ndims(space.get()))));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  if (dims != g.dims) throw InputError(path, name, "the dataset's shape is not the model's (damaged or foreign file)");
+  return dataset;
+}
+
 // Reads the selected rows of a dataset (collectively when `dxpl` says so) into `out`.
 void read_rows(const std::string& path, hid_t file, const std::string& name, const Geometry& g,
                const std::vector<int64_t>& rows, hid_t dxpl, float* out) {
-  H5Handle dataset = h5::open_dataset(file, name, path);
+  H5Handle dataset = open_tensor(path, file, name, g);
   H5Handle file_space = select_rows(dataset.get(), g, rows);
   H5Handle mem = memory_space(g.layers * int64_t(rows.size()) * g.cols);
   h5::QuietErrors quiet;
@@ -478,7 +490,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
         if ((geo.layers > 1 ? l : id) % world == rank) layers.push_back(l);
       std::vector<float> data(layers.size() * size_t(geo.rows * geo.cols));
       // One collective read per dataset: all rows of the chosen layers.
-      H5Handle dataset = h5::open_dataset(f, dataset_name(g, id), path);
+      H5Handle dataset = open_tensor(path, f, dataset_name(g, id), geo);
       H5Handle space(h5_check(H5Dget_space(dataset.get()), "space"), H5Sclose);
       H5Sselect_none(space.get());
       for (int64_t l : layers) {
