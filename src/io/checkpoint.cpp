@@ -363,12 +363,6 @@ void write_header(hid_t f, const ModelShape& shape, const AdamW& optimizer, cons
                "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
 }
 
-// What a failed write of `tmp` becomes: the file, what was written, the OS's reason (asked before the partial
-// file is removed).
-std::exception_ptr write_failure(const std::string& tmp, const std::string& what, int err, const std::string& hdf5) {
-  return std::make_exception_ptr(IoError(tmp, what, write_failure_reason(tmp, err, hdf5)));
-}
-
 // The file, written collectively by every rank. A rank whose write fails must not leave the others in the next
 // collective: after each dataset and at the close all ranks agree, and all unwind together on a failure.
 bool write_checkpoint_file(const std::string& tmp, const std::string& what, const GPT2& model, const AdamW& optimizer,

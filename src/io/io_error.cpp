@@ -62,6 +62,10 @@ std::string write_failure_reason(const std::string& path, int err, const std::st
   return fallback;
 }
 
+std::exception_ptr write_failure(const std::string& path, const std::string& what, int err, const std::string& detail) {
+  return std::make_exception_ptr(IoError(path, what, write_failure_reason(path, err, detail)));
+}
+
 void require_free_space(const std::string& path, uint64_t bytes, const std::string& what) {
   struct statvfs fs {};
   if (::statvfs(directory_of(path).c_str(), &fs) != 0) return;  // the write itself will say what is wrong

@@ -256,9 +256,7 @@ std::unique_ptr<TraceWriter> Trainer::open_trace(const TraceMetadata& meta) cons
 // step's gather, a checkpoint, the end), so that every rank stops there together; later writes are skipped.
 void Trainer::write_rank0(const std::string& file, const std::string& what, const std::function<void()>& write) {
   if (write_failure_) return;
-  const auto failed = [&](int err, const std::string& detail) {
-    write_failure_ = std::make_exception_ptr(IoError(file, what, write_failure_reason(file, err, detail)));
-  };
+  const auto failed = [&](int err, const std::string& detail) { write_failure_ = write_failure(file, what, err, detail); };
   try {
     write();
   } catch (const IoError&) {
