@@ -48,11 +48,17 @@ void write_file_atomic(const std::string& path, const std::function<bool(int fd)
   // close() can report a deferred write error, so it counts too.
   bool ok = write(fd) && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const IoError error = io_error(path, ok ? "renaming " + tmp + " to it" : "writing it");
+  try {
+    if (!ok) throw io_error(path, "writing it");
+    rename_durably(tmp, path);
+  } catch (const IoError&) {
     ::unlink(tmp.c_str());
-    throw error;
+    throw;
   }
+}
+
+void rename_durably(const std::string& tmp, const std::string& path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw io_error(path, "renaming " + tmp + " to it");
   sync_parent_dir(path);
 }
 

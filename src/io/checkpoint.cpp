@@ -16,6 +16,7 @@
 
 #include "collective_error.hpp"
 #include "input_error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/hdf5_util.hpp"
 #include "io/io_error.hpp"
@@ -237,7 +238,8 @@ uint64_t partial_checksum(const float* local, const Geometry& g, const std::vect
   return sum;
 }
 
-void sync_and_rename(const std::string& tmp, const std::string& path) {
+// HDF5 has closed the file without syncing it.
+void sync_file(const std::string& tmp) {
   const auto fail = [](const std::string& what) { throw std::system_error(errno, std::generic_category(), what); };
   const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open " + tmp);
@@ -246,13 +248,6 @@ void sync_and_rename(const std::string& tmp, const std::string& path) {
   ::close(fd);
   errno = err;
   if (!synced) fail("cannot sync " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " to " + path);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 void check_shape(const std::string& path, hid_t file, const ModelShape& shape) {
@@ -447,7 +442,10 @@ bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& op
     std::exception_ptr renamed;
     if (grid.world_rank() == 0) {
       try {
-        sync_and_rename(tmp, path);
+        sync_file(tmp);
+        rename_durably(tmp, path);
+      } catch (const IoError&) {
+        renamed = std::current_exception();
       } catch (const std::system_error& e) {
         renamed = write_failure(tmp, what, e.code().value(), e.what());
       }
