@@ -90,12 +90,13 @@ def test_the_banner_shows_the_planned_total(workspace):
 
 def test_bench_holds_the_plan_against_the_measured_peak(workspace):
     _, config, _ = workspace
-    # Wide enough that the model, not the process's start-up, is most of the memory.
-    r = run_est("bench", "--config", config, "--steps", "1", "--set", "model.n_embd=256", "--set", "model.n_head=4",
-                "--set", "model.seq_len=128", "--set", "train.batch_size=8")
+    # The quickstart's shape. What the plan cannot see (pages the allocator and the libraries touch after it is
+    # made, 15-25 MiB on Kokkos 4 OpenMP) is a few percent of it; a much smaller model would read lower.
+    r = run_est("bench", "--config", config, "--steps", "1", "--set", "model.n_layer=4", "--set", "model.n_embd=256",
+                "--set", "model.n_head=4", "--set", "model.seq_len=128", "--set", "train.batch_size=16")
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
-    assert j["memory_plan"]["total_bytes"] > 50e6
+    assert j["memory_plan"]["total_bytes"] > 250e6
     assert 0.85 <= j["planned_to_peak_rss"] <= 1.15, (j["planned_mib"], j["peak_rss_mib"])
 
 
