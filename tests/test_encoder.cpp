@@ -30,5 +30,29 @@ TEST(Encoder, ForwardAndBackwardMatchNaive) {
   test::expect_close(test::to_host(dwpe_d), dwpe, 1e-5, 1e-5, "dwpe overwritten, rows >= T zero");
 }
 
+// Llama's token embedding: no positions.
+TEST(Encoder, EmbeddingForwardAndBackwardMatchNaive) {
+  const int N = 9, C = 300, V = 6;  // C over one host strip of columns
+  std::vector<int> tok(N);
+  for (int i = 0; i < N; ++i) tok[i] = (i * 5 + 1) % V;
+  tok[7] = tok[2];  // a repeated token must accumulate
+  auto wte = test::randn(V * C, 1), dout = test::randn(N * C, 2), dwte0 = test::randn(V * C, 3);
+  auto dtok = test::to_device(tok);
+  Buffer out("out", N * C), wte_d = test::to_device(wte), dout_d = test::to_device(dout);
+  Buffer dwte_d = test::to_device(dwte0);
+
+  embedding_forward(mat(out.data(), N, C), dtok, cmat(wte_d.data(), V, C));
+  embedding_backward(mat(dwte_d.data(), V, C), cmat(dout_d.data(), N, C), dtok);
+  std::vector<float> want(N * C);
+  std::vector<double> dwte(dwte0.begin(), dwte0.end());
+  for (int i = 0; i < N; ++i)
+    for (int c = 0; c < C; ++c) {
+      want[i * C + c] = wte[tok[i] * C + c];
+      dwte[tok[i] * C + c] += dout[i * C + c];
+    }
+  EXPECT_EQ(test::to_host(out), want) << "forward copies rows";
+  test::expect_close(test::to_host(dwte_d), dwte, 1e-5, 1e-5, "dwte accumulates");
+}
+
 }  // namespace
 }  // namespace est
