@@ -11,6 +11,7 @@
 
 #include "input_error.hpp"
 #include "io/checkpoint.hpp"
+#include "model/gpt2.hpp"
 #include "io/hdf5_handle.hpp"
 #include "test_util.hpp"
 #include "train/step.hpp"

@@ -84,10 +84,58 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("train:\n  lr: 0\n", {}, "train.lr");
   expect_error("train:\n  lr: 1e-3\n  min_lr: 1e-2\n", {}, "train.min_lr");
   expect_error("model:\n  vocab_size: 70000\n", {}, "model.vocab_size");
-  expect_error("model:\n  arch: llama\n", {}, "model.arch");
+  expect_error("model:\n  arch: bert\n", {}, "model.arch");
   expect_error("model:\n  init: banana\n", {}, "model.init");
   expect_error("runtime:\n  gemm: mkl\n", {}, "runtime.gemm");
   expect_error("model: {}\n", {"train.steps=0"}, "train.steps", true);
+}
+
+TEST(Config, LlamaKeysGiveItsShapeAndItsDefaults) {
+  TempConfig tiny("model:\n  arch: llama\n  n_layer: 22\n  n_embd: 2048\n  n_head: 32\n  n_kv_head: 4\n");
+  const ModelShape s = load_config(tiny.path).shape();
+  EXPECT_EQ(s.arch, Arch::llama);
+  EXPECT_EQ(s.kv_heads(), 4);
+  EXPECT_EQ(s.group_size(), 8);
+  EXPECT_EQ(s.neurons(), 5632);  // TinyLlama's: 8/3 * 2048 = 5461, rounded up to a multiple of 256
+  EXPECT_FALSE(s.tie_embeddings);
+  EXPECT_FLOAT_EQ(s.norm_eps, 1e-5f);
+  EXPECT_FLOAT_EQ(s.rope_theta, 10000.0f);
+  TempConfig set("model:\n  arch: llama\n  n_embd: 96\n  n_head: 6\n  mlp_hidden: 200\n  tie_embeddings: true\n"
+                 "  rope_theta: 500000\n  norm_eps: 1e-6\n");
+  const ModelShape t = load_config(set.path).shape();
+  EXPECT_EQ(t.neurons(), 200);
+  EXPECT_EQ(t.kv_heads(), 6);
+  EXPECT_TRUE(t.tie_embeddings);
+  EXPECT_FLOAT_EQ(t.rope_theta, 500000.0f);
+  EXPECT_FLOAT_EQ(t.norm_eps, 1e-6f);
+  // GPT-2's shape is unchanged by the new keys.
+  TempConfig gpt2("model:\n  n_embd: 96\n  n_head: 6\n");
+  EXPECT_EQ(load_config(gpt2.path).shape().neurons(), 4 * 96);
+  EXPECT_TRUE(load_config(gpt2.path).shape().tie_embeddings);
+}
+
+TEST(Config, RejectsLlamaKeysThatDoNotFit) {
+  const std::string llama = "model:\n  arch: llama\n  n_embd: 96\n  n_head: 6\n";
+  expect_error(llama + "  n_kv_head: 4\n", {}, "model.n_kv_head");
+  expect_error("model:\n  arch: llama\n  n_embd: 90\n  n_head: 6\n", {}, "model.n_embd");  // odd head size
+  expect_error(llama + "  norm_eps: 0\n", {}, "model.norm_eps");
+  expect_error(llama + "  mlp_multiple_of: 0\n", {}, "model.mlp_multiple_of");
+  expect_error(llama + "  n_kv_head: 3\n", {"parallel.tp=2"}, "parallel.tp", true);
+  expect_error(llama + "  tie_embeddings: maybe\n", {}, "model.tie_embeddings");
+  expect_error(llama, {"est.head_unit=neuron"}, "est.head_unit", true);
+  // GPT-2 has none of them.
+  expect_error("model:\n  n_embd: 96\n  n_head: 6\n  n_kv_head: 2\n", {}, "model.n_kv_head");
+  expect_error("model:\n  n_embd: 96\n  n_head: 6\n  mlp_hidden: 100\n", {}, "model.mlp_hidden");
+  expect_error("model:\n  tie_embeddings: false\n", {}, "model.tie_embeddings");
+}
+
+// KV-group draws are over the key/value heads: the default strata divide them, and TP ranks hold whole groups.
+TEST(Config, KvGroupDrawsStratifyOverTheKeyValueHeads) {
+  TempConfig groups("model:\n  arch: llama\n  n_embd: 128\n  n_head: 8\n  n_kv_head: 2\n");
+  EXPECT_EQ(load_config(groups.path).est_strata(), 2);
+  EXPECT_EQ(load_config(groups.path, {"est.head_unit=query"}).est_strata(), 8);
+  expect_error("model:\n  arch: llama\n  n_embd: 128\n  n_head: 8\n  n_kv_head: 2\n", {"est.strata=4"}, "est.strata",
+               true);
 }
 
 // Found by fuzzing (tests/fuzz/regressions/fuzz_schedule): the schedule's checks, like the model's layout, count

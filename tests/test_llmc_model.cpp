@@ -13,6 +13,7 @@
 
 #include "input_error.hpp"
 #include "io/llmc_model.hpp"
+#include "model/gpt2.hpp"
 #include "test_util.hpp"
 
 namespace est {

@@ -1,4 +1,4 @@
-// The whole GPT-2 model: finite-difference gradients for every parameter tensor, loss at initialisation,
+// The whole model, for each architecture: finite-difference gradients for every parameter tensor, loss at initialisation,
 // overfitting one batch, the backward pass overwriting every gradient entry, and training steps that repeat bit
 // for bit on a given number of threads.
 #include <algorithm>
@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "est/sampler.hpp"
-#include "model/gpt2.hpp"
+#include "model/architectures.hpp"
 #include "optim/optimizer.hpp"
 #include "test_util.hpp"
 #include "train/step.hpp"
@@ -15,18 +15,30 @@
 namespace est {
 namespace {
 
-ModelShape tiny_shape() {
+// A Llama of `heads` query heads over half as many key/value heads, its MLP of 1.5 n_embd neurons.
+ModelShape as_arch(ModelShape s, Arch arch) {
+  if (arch != Arch::llama) return s;
+  s.arch = Arch::llama;
+  s.n_kv_head = s.n_head / 2;
+  s.mlp_hidden = 3 * s.n_embd / 2;
+  s.tie_embeddings = false;
+  return s;
+}
+
+ModelShape tiny_shape(Arch arch) {
   ModelShape s;
   s.max_seq_len = 8;
   s.vocab_size = 13;
   s.padded_vocab_size = 16;
   s.n_layer = 2;
-  s.n_head = 2;
-  s.n_embd = 8;
-  return s;
+  s.n_head = arch == Arch::llama ? 4 : 2;
+  s.n_embd = arch == Arch::llama ? 16 : 8;
+  return as_arch(s, arch);
 }
 
-void set_tokens(GPT2& m, unsigned seed) {
+class ModelTest : public ::testing::TestWithParam<Arch> {};
+
+void set_tokens(Model& m, unsigned seed) {
   const int BT = m.batch_size() * m.seq_len(), V = m.shape().vocab_size;
   std::vector<int> in(BT), tg(BT);
   for (int i = 0; i < BT; ++i) {
@@ -36,24 +48,28 @@ void set_tokens(GPT2& m, unsigned seed) {
   m.set_batch(in.data(), tg.data());
 }
 
-void set_param(GPT2& m, int64_t i, float v) { Kokkos::deep_copy(Kokkos::subview(m.params(), i), v); }
+void set_param(Model& m, int64_t i, float v) { Kokkos::deep_copy(Kokkos::subview(m.params(), i), v); }
 
-TEST(Model, FiniteDifferenceGradientForEveryParameterTensor) {
-  GPT2 m(tiny_shape(), 2, 4);
+TEST_P(ModelTest, FiniteDifferenceGradientForEveryParameterTensor) {
+  const ModelShape s = tiny_shape(GetParam());
+  const auto owned = make_model(s, 2, 4);
+  Model& m = *owned;
   m.init_random(7);
   // Larger weights than GPT-2's init make every path carry gradient worth measuring.
   auto p = test::to_host(m.params());
   auto noise = test::randn(p.size(), 3, 0.3f);
   for (size_t i = 0; i < p.size(); ++i) p[i] += noise[i];
   const auto& L = m.layout();
-  for (int64_t i = L[WTE].offset + 13 * 8; i < L[WTE].offset + L[WTE].size; ++i) p[i] = 0.0f;  // padded rows
+  for (const ParamSpec& spec : L.specs)  // the padded vocabulary rows of the embedding and LM head
+    if (!spec.per_layer && spec.shape[0] == s.padded_vocab_size)
+      for (int64_t i = spec.offset + int64_t(s.vocab_size) * s.n_embd; i < spec.offset + spec.size; ++i) p[i] = 0.0f;
   Kokkos::deep_copy(m.params(), Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged>(p.data(), p.size()));
   set_tokens(m, 1);
   m.forward_backward();
   const auto g = test::to_host(m.grads());
 
   const float h = 1e-2f;
-  for (int id = 0; id < kNumParams; ++id) {
+  for (int id = 0; id < L.count(); ++id) {
     const ParamSpec& spec = L[id];
     // The entries with the largest gradients, where the finite difference is far above fp32 noise.
     std::vector<int64_t> idx(spec.size);
@@ -74,21 +90,23 @@ TEST(Model, FiniteDifferenceGradientForEveryParameterTensor) {
   }
 }
 
-TEST(Model, LossAtInitialisationIsLogVocab) {
-  ModelShape s = tiny_shape();
+TEST_P(ModelTest, LossAtInitialisationIsLogVocab) {
+  ModelShape s = tiny_shape(Arch::gpt2);
   s.vocab_size = 256;
   s.padded_vocab_size = 256;
   s.n_embd = 32;
   s.n_head = 4;
   s.max_seq_len = 16;
-  GPT2 m(s, 4, 16);
+  const auto owned = make_model(as_arch(s, GetParam()), 4, 16);
+  Model& m = *owned;
   m.init_random(1);
   set_tokens(m, 2);
   EXPECT_NEAR(m.forward(), std::log(256.0), 0.05);
 }
 
-TEST(Model, ForwardBackwardOverwritesEveryGradientAndAgreesWithForward) {
-  GPT2 m(tiny_shape(), 2, 4);
+TEST_P(ModelTest, ForwardBackwardOverwritesEveryGradientAndAgreesWithForward) {
+  const auto owned = make_model(tiny_shape(GetParam()), 2, 4);
+  Model& m = *owned;
   m.init_random(3);
   set_tokens(m, 4);
   Kokkos::deep_copy(m.grads(), NAN);
@@ -98,8 +116,9 @@ TEST(Model, ForwardBackwardOverwritesEveryGradientAndAgreesWithForward) {
   EXPECT_TRUE(std::all_of(g.begin(), g.end(), [](float x) { return std::isfinite(x); }));
 }
 
-TEST(Model, TinyModelOverfitsOneBatch) {
-  GPT2 m(tiny_shape(), 2, 8);
+TEST_P(ModelTest, TinyModelOverfitsOneBatch) {
+  const auto owned = make_model(tiny_shape(GetParam()), 2, 8);
+  Model& m = *owned;
   m.init_random(5);
   set_tokens(m, 6);
   AdamW opt(m.layout(), AdamWConfig{0.9f, 0.95f, 1e-8f, 0.0f, false});
@@ -115,7 +134,8 @@ TEST(Model, TinyModelOverfitsOneBatch) {
 // continue the interrupted one exactly. Rows and columns are many times the thread count, so every parallel
 // loop and reduction is split between threads.
 std::vector<float> params_after_steps(const ModelShape& s) {
-  GPT2 m(s, 4, 32);
+  const auto owned = make_model(s, 4, 32);
+  Model& m = *owned;
   m.init_random(11);
   AdamW opt(m.layout(), AdamWConfig{0.9f, 0.95f, 1e-8f, 0.1f, false});
   const SubnetworkSampler sampler(s, 5, LayerScaling::none);
@@ -130,17 +150,21 @@ std::vector<float> params_after_steps(const ModelShape& s) {
   return test::to_host(m.params());
 }
 
-TEST(Model, TrainingStepsRepeatBitForBit) {
-  ModelShape s = tiny_shape();
+TEST_P(ModelTest, TrainingStepsRepeatBitForBit) {
+  ModelShape s = tiny_shape(Arch::gpt2);
   s.vocab_size = s.padded_vocab_size = 256;
   s.n_layer = 4;
   s.n_head = 4;
   s.n_embd = 64;
   s.max_seq_len = 32;
+  s = as_arch(s, GetParam());
   const std::vector<float> first = params_after_steps(s), second = params_after_steps(s);
   ASSERT_EQ(first.size(), second.size());
   EXPECT_EQ(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Arch, ModelTest, ::testing::Values(Arch::gpt2, Arch::llama),
+                         [](const ::testing::TestParamInfo<Arch>& info) { return std::string(arch_name(info.param)); });
 
 }  // namespace
 }  // namespace est

@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "data/token_shard.hpp"
 #include "est/sampler.hpp"
+#include "model/gpt2.hpp"
 #include "io/checkpoint.hpp"
 #include "parallel/process_grid.hpp"
 #include "test_util.hpp"

@@ -29,7 +29,7 @@ struct Origin {
 
 template <class T>
 const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::optional<bool>>) return "a boolean";
   else if constexpr (std::is_same_v<T, std::string>) return "a string";
   else if constexpr (std::is_floating_point_v<T>) return "a number";
   else if constexpr (std::is_unsigned_v<T>) return "a non-negative integer";
@@ -43,7 +43,8 @@ T convert(const YAML::Node& n, const std::string& key, const Origin& at) {
     if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
       if (!n.Scalar().empty() && n.Scalar()[0] == '-') throw YAML::BadConversion(n.Mark());
     }
-    return n.as<T>();
+    if constexpr (std::is_same_v<T, std::optional<bool>>) return n.as<bool>();
+    else return n.as<T>();
   } catch (const YAML::BadConversion&) {
     throw InputError(at.describe(), key,
                      std::string("expected ") + type_name<T>() + ", got '" + n.Scalar() + "'");
@@ -68,6 +69,12 @@ const std::map<std::string, Setter>& schema() {
       field("model.seq_len", &Config::model, &ModelConfig::seq_len),
       field("model.max_seq_len", &Config::model, &ModelConfig::max_seq_len),
       field("model.vocab_size", &Config::model, &ModelConfig::vocab_size),
+      field("model.n_kv_head", &Config::model, &ModelConfig::n_kv_head),
+      field("model.mlp_hidden", &Config::model, &ModelConfig::mlp_hidden),
+      field("model.mlp_multiple_of", &Config::model, &ModelConfig::mlp_multiple_of),
+      field("model.norm_eps", &Config::model, &ModelConfig::norm_eps),
+      field("model.rope_theta", &Config::model, &ModelConfig::rope_theta),
+      field("model.tie_embeddings", &Config::model, &ModelConfig::tie_embeddings),
       field("model.init", &Config::model, &ModelConfig::init),
       field("data.train", &Config::data, &DataConfig::train),
       field("data.val", &Config::data, &DataConfig::val),
@@ -93,6 +100,7 @@ const std::map<std::string, Setter>& schema() {
       field("est.layer_scaling", &Config::est, &EstConfig::layer_scaling),
       field("est.seed", &Config::est, &EstConfig::seed),
       field("est.strata", &Config::est, &EstConfig::strata),
+      field("est.head_unit", &Config::est, &EstConfig::head_unit),
       field("parallel.tp", &Config::parallel, &ParallelConfig::tp),
       field("parallel.balance", &Config::parallel, &ParallelConfig::balance),
       field("parallel.balance_threshold", &Config::parallel, &ParallelConfig::balance_threshold),
@@ -185,9 +193,32 @@ void set_path(YAML::Node root, const std::string& key, const YAML::Node& value) 
   node[parts.back()] = value;
 }
 
+// The keys only one architecture has: Llama's are GPT-2's fixed values there.
+void validate_architecture(const Reader& r, Arch arch) {
+  const ModelConfig& m = r.cfg.model;
+  if (arch == Arch::gpt2) {
+    r.require(m.n_kv_head == 0 || m.n_kv_head == m.n_head, "model.n_kv_head",
+              "GPT-2 has one key/value head per query head (leave it unset, or set model.arch: llama)");
+    r.require(m.mlp_hidden == 0 || m.mlp_hidden == 4 * m.n_embd, "model.mlp_hidden",
+              "GPT-2's MLP has 4 * n_embd neurons (leave it unset, or set model.arch: llama)");
+    r.require(m.tie_embeddings.value_or(true), "model.tie_embeddings", "GPT-2's LM head is the token embedding");
+    return;
+  }
+  r.require(m.n_kv_head >= 0 && (m.n_kv_head == 0 || m.n_head % m.n_kv_head == 0), "model.n_kv_head",
+            "must divide model.n_head (" + std::to_string(m.n_head) + "): query heads share key/value heads in groups");
+  r.require((m.n_embd / std::max(m.n_head, 1)) % 2 == 0, "model.n_embd",
+            "n_embd / n_head must be even: RoPE rotates pairs of a head's dimensions");
+  r.require(m.mlp_multiple_of >= 1, "model.mlp_multiple_of", "must be >= 1");
+  r.require(m.mlp_hidden >= 0 && m.mlp_hidden <= std::numeric_limits<int>::max() / 2, "model.mlp_hidden",
+            "must be in [0, " + std::to_string(std::numeric_limits<int>::max() / 2) + "] (0: Llama's rule)");
+  r.require(m.norm_eps > 0, "model.norm_eps", "must be > 0");
+  r.require(m.rope_theta > 1, "model.rope_theta", "must be > 1");
+}
+
 void validate(const Reader& r) {
   const Config& c = r.cfg;
-  r.require(c.model.arch == "gpt2", "model.arch", "unsupported architecture '" + c.model.arch + "' (supported: gpt2)");
+  Arch arch = Arch::gpt2;
+  r.require(parse_arch(c.model.arch, arch), "model.arch", "unknown architecture '" + c.model.arch + "' (gpt2, llama)");
   r.require(c.model.n_layer >= 1, "model.n_layer", "must be >= 1");
   r.require(c.model.n_head >= 1, "model.n_head", "must be >= 1");
   r.require(c.model.n_embd >= 1 && c.model.n_embd % c.model.n_head == 0, "model.n_embd",
@@ -195,7 +226,8 @@ void validate(const Reader& r) {
   // The MLP's width, 4 * n_embd neurons, is an int wherever it is counted (layout, schedule checks, sampler).
   r.require(c.model.n_embd <= std::numeric_limits<int>::max() / 4, "model.n_embd",
             "must be at most " + std::to_string(std::numeric_limits<int>::max() / 4) +
-                " (the MLP has 4 * n_embd neurons)");
+                " (the MLP has up to 4 * n_embd neurons)");
+  validate_architecture(r, arch);
   r.require(c.model.seq_len >= 1, "model.seq_len", "must be >= 1");
   r.require(c.model.max_seq_len == 0 || c.model.max_seq_len >= c.model.seq_len, "model.max_seq_len",
             "must be >= model.seq_len (" + std::to_string(c.model.seq_len) + ")");
@@ -234,12 +266,26 @@ void validate(const Reader& r) {
             "expected none or inverse, got '" + c.est.layer_scaling + "'");
   r.require(c.est.seed >= -1, "est.seed", "must be >= 0 (or -1: train.seed)");
   r.require(c.est.strata >= 0, "est.strata", "must be >= 0 (0: the default)");
+  r.require(c.est.head_unit == "kv_group" || c.est.head_unit == "query", "est.head_unit",
+            "expected kv_group or query, got '" + c.est.head_unit + "'");
   const auto& p = c.parallel;
   r.require(p.tp >= 1, "parallel.tp", "must be >= 1");
-  r.require(c.model.n_head % p.tp == 0, "parallel.tp",
-            "must divide model.n_head (" + std::to_string(c.model.n_head) + "): heads are split across the TP ranks");
-  r.require(c.model.n_head % c.est_strata() == 0, "est.strata",
-            "must divide model.n_head (" + std::to_string(c.model.n_head) + ")");
+  const ModelShape shape = c.shape();
+  if (shape.kv_heads() == shape.n_head)
+    r.require(c.model.n_head % p.tp == 0, "parallel.tp",
+              "must divide model.n_head (" + std::to_string(c.model.n_head) + "): heads are split across the TP ranks");
+  else
+    r.require(shape.kv_heads() % p.tp == 0, "parallel.tp",
+              "must divide model.n_kv_head (" + std::to_string(shape.kv_heads()) +
+                  "): a TP rank holds whole key/value groups with their query heads");
+  r.require(shape.neurons() % p.tp == 0, "parallel.tp",
+            "must divide the MLP's " + std::to_string(shape.neurons()) + " neurons");
+  const HeadUnits units = head_units(shape, c.head_unit());
+  r.require(units.count % c.est_strata() == 0, "est.strata",
+            "must divide the " + std::to_string(units.count) +
+                (units.size > 1 ? " key/value groups (model.n_kv_head)" : " heads (model.n_head)"));
+  r.require(shape.neurons() % c.est_strata() == 0, "est.strata",
+            "must divide the MLP's " + std::to_string(shape.neurons()) + " neurons");
   const int strata = c.est_strata();
   r.require(strata_fit_ranks(strata, p.tp), "est.strata",
             std::to_string(strata) + (c.est.strata > 0 ? "" : " (the default)") + " strata over parallel.tp = " +
@@ -293,9 +339,11 @@ uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc
 
 int Config::est_strata() const {
   if (est.strata > 0) return est.strata;
-  int s = 1;
-  while (s < 8 && model.n_head % (2 * s) == 0) s *= 2;
-  return s;
+  const ModelShape s = shape();
+  const int units = head_units(s, head_unit()).count;
+  int strata = 1;
+  while (strata < 8 && units % (2 * strata) == 0 && s.neurons() % (2 * strata) == 0) strata *= 2;
+  return strata;
 }
 
 ModelShape Config::shape() const {
@@ -306,6 +354,13 @@ ModelShape Config::shape() const {
   s.n_layer = model.n_layer;
   s.n_head = model.n_head;
   s.n_embd = model.n_embd;
+  if (model.arch != "llama") return s;
+  s.arch = Arch::llama;
+  s.n_kv_head = model.n_kv_head;
+  s.mlp_hidden = model.mlp_hidden > 0 ? model.mlp_hidden : llama_mlp_hidden(model.n_embd, model.mlp_multiple_of);
+  s.norm_eps = float(model.norm_eps);
+  s.rope_theta = float(model.rope_theta);
+  s.tie_embeddings = model.tie_embeddings.value_or(false);
   return s;
 }
 

@@ -2,18 +2,28 @@
 // The training configuration: YAML file + `--set key=value` overrides, checked against a schema so an
 // unknown key, a wrong type or an out-of-range value is one clear error naming the file and the key.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "est/head_units.hpp"
 #include "model/shape.hpp"
 
 namespace est {
 
 struct ModelConfig {
-  std::string arch = "gpt2";
+  std::string arch = "gpt2";  // gpt2 | llama
   int n_layer = 12;
   int n_head = 12;
   int n_embd = 768;
+  // Llama's: key/value heads (0: n_head), MLP width (0: 8/3 n_embd rounded up to mlp_multiple_of), RMSNorm
+  // epsilon, RoPE base, and whether the LM head is the embedding (unset: GPT-2's tied, Llama's separate).
+  int n_kv_head = 0;
+  int mlp_hidden = 0;
+  int mlp_multiple_of = 256;
+  double norm_eps = 1e-5;
+  double rope_theta = 10000;
+  std::optional<bool> tie_embeddings;
   int seq_len = 1024;      // training context T
   int max_seq_len = 0;     // rows of wpe; 0 means seq_len
   int vocab_size = 50257;
@@ -53,6 +63,7 @@ struct EstConfig {
   std::string layer_scaling = "none";  // none | inverse: scale active layers' branches by 1/p_L
   int64_t seed = -1;               // subnetwork draws; -1: train.seed
   int strata = 0;                  // head/neuron draws stratified over this many groups; 0: est_strata()'s default
+  std::string head_unit = "kv_group";  // kv_group | query: what a head draw samples (head_units.hpp)
 };
 
 // Parallel layout and load balancing (the process grid comes from the MPI world and parallel.tp).
@@ -97,9 +108,11 @@ struct Config {
   std::string init_llmc_path() const { return model.init.substr(5); }
   uint64_t init_seed() const;
   uint64_t est_seed() const { return est.seed >= 0 ? static_cast<uint64_t>(est.seed) : train.seed; }
-  // The strata of the draws. Default: the largest power of two up to 8 that divides model.n_head, whatever the
-  // layout, so that 1, 2, 4 and 8 tensor-parallel ranks (those that divide it) train the same subnetworks.
+  // The strata of the draws. Default: the largest power of two up to 8 that divides the head units (model.n_head,
+  // or model.n_kv_head for KV-group draws), whatever the layout, so that 1, 2, 4 and 8 tensor-parallel ranks
+  // (those that divide it) train the same subnetworks.
   int est_strata() const;
+  HeadUnit head_unit() const { return est.head_unit == "query" ? HeadUnit::query : HeadUnit::kv_group; }
 
   ModelShape shape() const;
 };

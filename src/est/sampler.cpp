@@ -34,8 +34,20 @@ std::vector<int> leftover_order(int n) {
 
 }  // namespace
 
-SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata)
-    : shape_(shape), seed_(seed), scaling_(scaling), strata_(strata) {}
+SubnetworkSampler::SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata,
+                                     HeadUnit unit)
+    : shape_(shape), seed_(seed), scaling_(scaling), strata_(strata), units_(head_units(shape, unit)) {}
+
+int SubnetworkSampler::heads_for(double p_heads) const { return count_for(p_heads, units_.count) * units_.size; }
+
+double SubnetworkSampler::kv_heads_for(double p_heads) const {
+  const int k = heads_for(p_heads), n = shape_.n_head, g = shape_.group_size();
+  if (units_.size == g) return double(k) / g;
+  // 1 - P(a group has none of the k): C(n - g, k) / C(n, k) = prod_{i<g} (n - k - i) / (n - i).
+  double none = 1;
+  for (int i = 0; i < g; ++i) none *= std::max(0.0, double(n - k - i) / double(n - i));
+  return shape_.kv_heads() * (1 - none);
+}
 
 // The e-th leftover goes to the group of ranks[e % groups] (one group of all the strata without `ranks`), to the
 // (e / groups)-th of its strata counted from a random start in leftover order.
@@ -120,8 +132,8 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const
     throw std::invalid_argument("sample: " + std::to_string(ranks ? ranks->size() : 0) +
                                 " ranks do not divide the " + std::to_string(strata_) + " strata");
   const std::vector<bool> active = sample_layers(stage, step);
-  const int n_neurons = 4 * shape_.n_embd;
-  const int k_heads = count_for(stage.p_heads, shape_.n_head);
+  const int n_neurons = shape_.neurons();
+  const int k_units = count_for(stage.p_heads, units_.count);
   const int k_neurons = count_for(stage.p_mlp, n_neurons);
   Subnetwork sub;
   sub.layers.resize(shape_.n_layer);
@@ -131,7 +143,8 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const
     if (!layer.active) continue;
     // A shared draw is the same streams read by every layer.
     const int slot = stage.shared_draw ? shape_.n_layer : l;
-    layer.heads = draw_stratified(k_heads, shape_.n_head, step, kHeads, slot, ranks);
+    for (int u : draw_stratified(k_units, units_.count, step, kHeads, slot, ranks))
+      for (int h = u * units_.size; h < (u + 1) * units_.size; ++h) layer.heads.push_back(h);
     layer.neurons = draw_stratified(k_neurons, n_neurons, step, kNeurons, slot, ranks);
   }
   sub.head_scale = static_cast<float>(1.0 / stage.p_heads);
@@ -147,8 +160,8 @@ Subnetwork SubnetworkSampler::sample(const StageSpec& stage, int64_t step, const
     }
     return scale;
   };
-  if (ranks && (k_heads % strata_ || k_neurons % strata_)) {
-    sub.head_scale_by_rank = by_rank(k_heads, shape_.n_head);
+  if (ranks && (k_units % strata_ || k_neurons % strata_)) {
+    sub.head_scale_by_rank = by_rank(k_units, units_.count);
     sub.mlp_scale_by_rank = by_rank(k_neurons, n_neurons);
   }
   sub.layer_scale = scaling_ == LayerScaling::inverse ? static_cast<float>(1.0 / stage.p_layers) : 1.0f;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "est/head_units.hpp"
 #include "est/schedule.hpp"
 #include "est/subnetwork.hpp"
 #include "model/shape.hpp"
@@ -29,7 +30,8 @@ class SubnetworkSampler {
   // bit-reversed order when `strata` is a power of two. A tensor-parallel rank holds strata / tp whole groups, so
   // on any power-of-two tp dividing `strata` (or tp = strata) every rank gets k / tp units, +-1: one draw, made
   // without knowing the layout, balances every layout. Every unit keeps inclusion probability k / N.
-  SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata = 1);
+  SubnetworkSampler(const ModelShape& shape, uint64_t seed, LayerScaling scaling, int strata = 1,
+                    HeadUnit unit = HeadUnit::kv_group);
 
   // Active layers, and in each the sorted head and neuron sets, with their inverted-dropout scales. A full stage
   // gives exactly Subnetwork::full(shape). With `ranks` (the tensor-parallel ranks, e.g. the fastest first; their
@@ -39,6 +41,12 @@ class SubnetworkSampler {
   Subnetwork sample(const StageSpec& stage, int64_t step, const std::vector<int>* ranks = nullptr) const;
 
   int strata() const { return strata_; }
+  HeadUnits units() const { return units_; }
+  // The query heads a layer of a stage keeping p_heads of the head units runs.
+  int heads_for(double p_heads) const;
+  // The key/value heads those query heads read: theirs for KV-group draws; for query-head draws the expected
+  // number of groups a uniform draw of that many heads touches (the strata ignored).
+  double kv_heads_for(double p_heads) const;
 
   // The active-layer mask of the same draw, without drawing heads and neurons.
   std::vector<bool> sample_layers(const StageSpec& stage, int64_t step) const;
@@ -56,6 +64,7 @@ class SubnetworkSampler {
   uint64_t seed_;
   LayerScaling scaling_;
   int strata_;
+  HeadUnits units_;
 };
 
 }  // namespace est

@@ -136,7 +136,7 @@ std::string warning(const std::string& path, const std::string& key, const std::
 }
 
 // Sets that round to nothing, and forced layers that do not fit in the layer count.
-void check_counts(const Schedule& sched, size_t i, const ModelShape& shape, int tp_ranks) {
+void check_counts(const Schedule& sched, size_t i, const ModelShape& shape, int tp_ranks, HeadUnits units) {
   const StageSpec& s = sched.stages[i];
   const std::string prefix = stage_key(i);
   const auto require_some = [&](double p, int n, const char* key, const char* what, int at_least) {
@@ -153,8 +153,8 @@ void check_counts(const Schedule& sched, size_t i, const ModelShape& shape, int 
                            " tensor-parallel ranks, so some rank would have none");
     }
   };
-  require_some(s.p_heads, shape.n_head, "p_heads", "heads", tp_ranks);
-  require_some(s.p_mlp, 4 * shape.n_embd, "p_mlp", "MLP neurons", tp_ranks);
+  require_some(s.p_heads, units.count, "p_heads", units.size > 1 ? "key/value groups" : "heads", tp_ranks);
+  require_some(s.p_mlp, shape.neurons(), "p_mlp", "MLP neurons", tp_ranks);
   if (s.layer_sampling != LayerSampling::uniform) return;
   require_some(s.p_layers, shape.n_layer, "p_layers", "layers", 1);
   const int forced = std::min<int>(s.keep_first_layer + s.keep_last_layer, shape.n_layer);
@@ -206,12 +206,12 @@ Schedule load_schedule(const std::string& path) {
 }
 
 std::vector<std::string> check_schedule(const Schedule& sched, const ModelShape& shape, int64_t total_steps,
-                                        int tp_ranks) {
+                                        int tp_ranks, HeadUnit unit) {
   std::vector<std::string> warnings;
   const std::string steps = "total_steps = " + std::to_string(total_steps);
   int64_t prev_end = 0;
   for (size_t i = 0; i < sched.stages.size(); ++i) {
-    check_counts(sched, i, shape, tp_ranks);
+    check_counts(sched, i, shape, tp_ranks, head_units(shape, unit));
     const StageSpec& s = sched.stages[i];
     const int64_t end = sched.stage_end(i, total_steps);
     const std::string at = "ends at step " + std::to_string(end);

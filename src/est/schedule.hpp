@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "est/head_units.hpp"
 #include "model/shape.hpp"
 
 namespace est {
@@ -46,9 +47,10 @@ Schedule load_schedule(const std::string& path);
 // The checks that need the model and the run length: sets that round to nothing, stages ending out of order or
 // after the run, a last stage that stops early. Throws InputError(schedule path, key, message); returns
 // warnings (each one line naming the file and key) for schedules that run but are probably unintended.
-// `tp_ranks`: the tensor-parallel ranks the heads and neurons are split over; each needs at least one of each.
+// `tp_ranks`: the tensor-parallel ranks the heads and neurons are split over; each needs at least one of each
+// (of the head units `unit` names).
 std::vector<std::string> check_schedule(const Schedule& schedule, const ModelShape& shape, int64_t total_steps,
-                                        int tp_ranks = 1);
+                                        int tp_ranks = 1, HeadUnit unit = HeadUnit::kv_group);
 
 // Realised set size for rate P out of N: round(P * N) (est-method.md §4).
 int count_for(double p, int n);

@@ -36,7 +36,7 @@ struct Subnetwork {
     }
     return n;
   }
-  static Subnetwork full(const ModelShape& s) { return full(s.n_layer, s.n_head, 4 * s.n_embd); }
+  static Subnetwork full(const ModelShape& s) { return full(s.n_layer, s.n_head, s.neurons()); }
 
   // This tensor-parallel rank's part: the heads and neurons in its block (of n_head / size heads and
   // n_neurons / size neurons), renumbered from 0, with its own scales when there are per-rank ones.

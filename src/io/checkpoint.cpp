@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <system_error>
 
@@ -202,23 +203,30 @@ std::string read_string(const std::string& path, hid_t obj, const char* name) {
   return *s;
 }
 
-// The model shape fields stored with a checkpoint, named as in the config.
+// The model shape fields stored with a checkpoint, named as in the config. Those that came with Llama are
+// absent from older (GPT-2) checkpoints and read as 0 there, GPT-2's value.
 struct ShapeField {
   const char* name;
   int ModelShape::*member;
+  bool optional;
 };
 constexpr ShapeField kShapeFields[] = {
-    {"n_layer", &ModelShape::n_layer},         {"n_head", &ModelShape::n_head},
-    {"n_embd", &ModelShape::n_embd},           {"vocab_size", &ModelShape::vocab_size},
-    {"padded_vocab_size", &ModelShape::padded_vocab_size}, {"max_seq_len", &ModelShape::max_seq_len},
+    {"n_layer", &ModelShape::n_layer, false},   {"n_head", &ModelShape::n_head, false},
+    {"n_embd", &ModelShape::n_embd, false},     {"vocab_size", &ModelShape::vocab_size, false},
+    {"padded_vocab_size", &ModelShape::padded_vocab_size, false}, {"max_seq_len", &ModelShape::max_seq_len, false},
+    {"n_kv_head", &ModelShape::n_kv_head, true}, {"mlp_hidden", &ModelShape::mlp_hidden, true},
 };
+// Llama's real-valued fields.
+struct ShapeReal {
+  const char* name;
+  float ModelShape::*member;
+};
+constexpr ShapeReal kShapeReals[] = {{"norm_eps", &ModelShape::norm_eps}, {"rope_theta", &ModelShape::rope_theta}};
 
-std::string dataset_name(int group, int id) {
-  return std::string("/") + kGroups[group] + "/" + ParameterLayout(ModelShape{})[id].name;
-}
+std::string dataset_name(int group, const ParamSpec& tensor) { return std::string("/") + kGroups[group] + "/" + tensor.name; }
 
 // This rank's copies of the three tensors per parameter, on the host.
-std::array<std::vector<float>, 3> host_tensors(const GPT2& model, const AdamW& optimizer) {
+std::array<std::vector<float>, 3> host_tensors(const Model& model, const AdamW& optimizer) {
   std::array<Buffer, 3> device = {model.params(), optimizer.m(), optimizer.v()};
   std::array<std::vector<float>, 3> host;
   for (int g = 0; g < 3; ++g) {
@@ -250,13 +258,57 @@ void sync_file(const std::string& tmp) {
   if (!synced) fail("cannot sync " + tmp);
 }
 
-void check_shape(const std::string& path, hid_t file, const ModelShape& shape) {
+ModelShape read_shape(const std::string& path, hid_t file) {
+  ModelShape s;
+  const std::optional<std::string> arch = h5::read_string_attribute(file, "arch", path);
+  if (arch && !parse_arch(*arch, s.arch)) throw InputError(path, "arch", "unknown architecture '" + *arch + "'");
   for (const ShapeField& f : kShapeFields) {
-    const int64_t stored = read_attr<int64_t>(path, file, f.name, H5T_NATIVE_INT64);
-    if (stored != shape.*f.member)
-      throw InputError(path, f.name,
-                       "the checkpoint has " + std::to_string(stored) + ", the model " + std::to_string(shape.*f.member));
+    if (f.optional && H5Aexists(file, f.name) <= 0) continue;
+    const int64_t v = read_attr<int64_t>(path, file, f.name, H5T_NATIVE_INT64);
+    if (v < 0 || v > std::numeric_limits<int>::max()) throw InputError(path, f.name, "out of range: " + std::to_string(v));
+    s.*f.member = int(v);
   }
+  if (s.arch == Arch::llama) {
+    for (const ShapeReal& f : kShapeReals) s.*f.member = float(read_attr<double>(path, file, f.name, H5T_NATIVE_DOUBLE));
+    s.tie_embeddings = read_attr<int64_t>(path, file, "tie_embeddings", H5T_NATIVE_INT64) != 0;
+  }
+  const ShapeProblem bad = shape_problem(s);
+  if (!bad.field.empty()) throw InputError(path, bad.field, bad.reason);
+  return s;
+}
+
+void write_shape(hid_t f, const ModelShape& shape) {
+  write_string(f, "arch", arch_name(shape.arch));
+  for (const ShapeField& sf : kShapeFields) {
+    const int64_t v = shape.*sf.member;
+    write_attr(f, sf.name, H5T_NATIVE_INT64, &v);
+  }
+  if (shape.arch != Arch::llama) return;
+  for (const ShapeReal& sf : kShapeReals) {
+    const double v = shape.*sf.member;
+    write_attr(f, sf.name, H5T_NATIVE_DOUBLE, &v);
+  }
+  const int64_t tie = shape.tie_embeddings;
+  write_attr(f, "tie_embeddings", H5T_NATIVE_INT64, &tie);
+}
+
+void check_shape(const std::string& path, hid_t file, const ModelShape& shape) {
+  const ModelShape stored = read_shape(path, file);
+  if (stored.arch != shape.arch)
+    throw InputError(path, "arch", std::string("the checkpoint holds a ") + arch_name(stored.arch) + " model, the config a " +
+                                       arch_name(shape.arch) + " one");
+  for (const ShapeField& f : kShapeFields)
+    if (stored.*f.member != shape.*f.member)
+      throw InputError(path, f.name, "the checkpoint has " + std::to_string(stored.*f.member) + ", the model " +
+                                         std::to_string(shape.*f.member));
+  if (shape.arch != Arch::llama) return;
+  for (const ShapeReal& f : kShapeReals)
+    if (stored.*f.member != shape.*f.member)
+      throw InputError(path, f.name, "the checkpoint has " + std::to_string(stored.*f.member) + ", the model " +
+                                         std::to_string(shape.*f.member));
+  if (stored.tie_embeddings != shape.tie_embeddings)
+    throw InputError(path, "tie_embeddings", std::string("the checkpoint's LM head is ") +
+                                                 (stored.tie_embeddings ? "tied" : "untied") + ", the model's is not");
 }
 
 void check_kind(const std::string& path, hid_t file) {
@@ -339,10 +391,7 @@ void write_header(hid_t f, const ModelShape& shape, const AdamW& optimizer, cons
   const char* int_names[] = {"format_version", "step", "stage", "data_epoch", "data_shard",
                              "data_window", "tp", "dp", "adamw_t", "est_strata"};
   for (size_t i = 0; i < std::size(ints); ++i) write_attr(f, int_names[i], H5T_NATIVE_INT64, &ints[i]);
-  for (const ShapeField& sf : kShapeFields) {
-    const int64_t v = shape.*sf.member;
-    write_attr(f, sf.name, H5T_NATIVE_INT64, &v);
-  }
+  write_shape(f, shape);
   write_attr(f, "est_seed", H5T_NATIVE_UINT64, &state.est_seed);
   write_attr(f, "data_seed", H5T_NATIVE_UINT64, &state.data_seed);
   write_attr(f, "flops_so_far", H5T_NATIVE_DOUBLE, &state.flops_so_far);
@@ -355,23 +404,27 @@ void write_header(hid_t f, const ModelShape& shape, const AdamW& optimizer, cons
   write_string(f, "config", state.config_yaml);
   write_string(f, "schedule", state.schedule_yaml);
   write_string(f, "orientation",
-               "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
+               shape.arch == Arch::llama
+                   ? "est's: matrices (out, in), except attprojw and downw, stored (in, out); qkvw holds q, k, v and "
+                     "gateupw gate, up; RoPE pairs rotate-half"
+                   : "est's: matrices (out, in) as in llm.c, except attprojw and fcprojw, stored (in, out)");
 }
 
 // The file, written collectively by every rank. A rank whose write fails must not leave the others in the next
 // collective: after each dataset and at the close all ranks agree, and all unwind together on a failure.
-bool write_checkpoint_file(const std::string& tmp, const std::string& what, const GPT2& model, const AdamW& optimizer,
+bool write_checkpoint_file(const std::string& tmp, const std::string& what, const Model& model, const AdamW& optimizer,
                            const TrainingState& state, const ProcessGrid& grid) {
   const ParameterLayout whole(model.shape());
   const ParameterLayout& mine = model.layout();
   const auto host = host_tensors(model, optimizer);
   // One data-parallel replica writes; in it, replicated tensors come from its first tensor-parallel rank.
-  auto writes = [&](int id) { return grid.dp_rank() == 0 && (mine[id].sharded || grid.tp_rank() == 0); };
-  std::vector<uint64_t> checksums(3 * kNumParams, 0);
+  auto writes = [&](int id) { return grid.dp_rank() == 0 && (mine[id].sharded() || grid.tp_rank() == 0); };
+  const int n = whole.count();
+  std::vector<uint64_t> checksums(3 * size_t(n), 0);
   for (int g = 0; g < 3; ++g)
-    for (int id = 0; id < kNumParams; ++id)
+    for (int id = 0; id < n; ++id)
       if (writes(id))
-        checksums[g * kNumParams + id] =
+        checksums[g * n + id] =
             partial_checksum(host[g].data() + mine[id].offset, geometry(whole, id), my_rows(mine, id));
   MPI_Allreduce(MPI_IN_PLACE, checksums.data(), int(checksums.size()), MPI_UINT64_T, MPI_SUM, grid.world_mpi());
 
@@ -387,14 +440,14 @@ bool write_checkpoint_file(const std::string& tmp, const std::string& what, cons
   H5Handle dxpl = collective_transfer();
   for (int g = 0; g < 3; ++g) {
     H5Handle group(h5_check(H5Gcreate2(f, kGroups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kGroups[g]), H5Gclose);
-    for (int id = 0; id < kNumParams; ++id) {
+    for (int id = 0; id < n; ++id) {
       const Geometry geo = geometry(whole, id);
       H5Handle space(h5_check(H5Screate_simple(int(geo.dims.size()), geo.dims.data(), nullptr), "space"), H5Sclose);
       H5Handle dataset(h5_check(H5Dcreate2(group.get(), whole[id].name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
                                            H5P_DEFAULT, H5P_DEFAULT),
                                 whole[id].name),
                        H5Dclose);
-      write_attr(dataset.get(), "checksum", H5T_NATIVE_UINT64, &checksums[g * kNumParams + id]);
+      write_attr(dataset.get(), "checksum", H5T_NATIVE_UINT64, &checksums[g * n + id]);
       const int64_t geo_attrs[] = {geo.layers, geo.rows, geo.cols};
       write_attr(dataset.get(), "layers_rows_cols", H5T_NATIVE_INT64, geo_attrs, 3);
       const std::vector<int64_t> rows = writes(id) ? my_rows(mine, id) : std::vector<int64_t>{};
@@ -403,7 +456,7 @@ bool write_checkpoint_file(const std::string& tmp, const std::string& what, cons
       const herr_t written = H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), file_space.get(), dxpl.get(),
                                       host[g].data() + mine[id].offset);
       raise_if_any_failed(grid.world_mpi(),
-                          written < 0 ? write_failure(tmp, what, errno, "HDF5 cannot write " + dataset_name(g, id))
+                          written < 0 ? write_failure(tmp, what, errno, "HDF5 cannot write " + dataset_name(g, whole[id]))
                                       : std::exception_ptr());
       uint32_t local_cause = 0, global_cause = 0;
       H5Pget_mpio_no_collective_cause(dxpl.get(), &local_cause, &global_cause);
@@ -424,7 +477,7 @@ uint64_t checkpoint_bytes(const ModelShape& shape) {
 
 }  // namespace
 
-bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+bool save_checkpoint(const std::string& path, const Model& model, const AdamW& optimizer, const TrainingState& state,
                      const ProcessGrid& grid) {
   const std::string tmp = path + ".tmp";
   const std::string what = "writing the checkpoint of step " + std::to_string(state.step);
@@ -460,7 +513,7 @@ bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& op
   }
 }
 
-TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optimizer, const ProcessGrid& grid) {
+TrainingState load_checkpoint(const std::string& path, Model& model, AdamW& optimizer, const ProcessGrid& grid) {
   const ModelShape& shape = model.shape();
   const ParameterLayout whole(shape);
   const ParameterLayout& mine = model.layout();
@@ -472,9 +525,10 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
 
   // Every checksum first, each rank reading whole layers in turn, before anything is loaded.
   const int world = grid.world_size(), rank = grid.world_rank();
-  std::vector<uint64_t> sums(3 * kNumParams, 0);
+  const int n = whole.count();
+  std::vector<uint64_t> sums(3 * size_t(n), 0);
   for (int g = 0; g < 3; ++g)
-    for (int id = 0; id < kNumParams; ++id) {
+    for (int id = 0; id < n; ++id) {
       const Geometry geo = geometry(whole, id);
       // Per-layer tensors: layers l with l % world == rank; others: all of it on one rank.
       std::vector<int64_t> layers;
@@ -482,7 +536,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
         if ((geo.layers > 1 ? l : id) % world == rank) layers.push_back(l);
       std::vector<float> data(layers.size() * size_t(geo.rows * geo.cols));
       // One collective read per dataset: all rows of the chosen layers.
-      H5Handle dataset = open_tensor(path, f, dataset_name(g, id), geo);
+      H5Handle dataset = open_tensor(path, f, dataset_name(g, whole[id]), geo);
       H5Handle space(h5_check(H5Dget_space(dataset.get()), "space"), H5Sclose);
       H5Sselect_none(space.get());
       for (int64_t l : layers) {
@@ -496,24 +550,24 @@ TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optim
       H5Handle mem = memory_space(int64_t(data.size()));
       h5::QuietErrors quiet;
       if (H5Dread(dataset.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), dxpl.get(), data.data()) < 0)
-        throw InputError(path, dataset_name(g, id), "unreadable (truncated or damaged)");
+        throw InputError(path, dataset_name(g, whole[id]), "unreadable (truncated or damaged)");
       for (size_t k = 0; k < layers.size(); ++k)
         for (int64_t r = 0; r < geo.rows; ++r)
-          sums[g * kNumParams + id] +=
+          sums[g * n + id] +=
               row_term(layers[k] * geo.rows + r, data.data() + (int64_t(k) * geo.rows + r) * geo.cols, geo.cols);
     }
   MPI_Allreduce(MPI_IN_PLACE, sums.data(), int(sums.size()), MPI_UINT64_T, MPI_SUM, grid.world_mpi());
   for (int g = 0; g < 3; ++g)
-    for (int id = 0; id < kNumParams; ++id)
-      if (sums[g * kNumParams + id] != stored_checksum(path, f, dataset_name(g, id)))
-        throw InputError(path, dataset_name(g, id), "checksum mismatch: the file is corrupted");
+    for (int id = 0; id < n; ++id)
+      if (sums[g * n + id] != stored_checksum(path, f, dataset_name(g, whole[id])))
+        throw InputError(path, dataset_name(g, whole[id]), "checksum mismatch: the file is corrupted");
 
   // This rank's share of every tensor.
   std::array<std::vector<float>, 3> host;
   for (int g = 0; g < 3; ++g) {
     host[g].resize(size_t(mine.total));
-    for (int id = 0; id < kNumParams; ++id)
-      read_rows(path, f, dataset_name(g, id), geometry(whole, id), my_rows(mine, id), dxpl.get(),
+    for (int id = 0; id < n; ++id)
+      read_rows(path, f, dataset_name(g, whole[id]), geometry(whole, id), my_rows(mine, id), dxpl.get(),
                 host[g].data() + mine[id].offset);
   }
   std::array<Buffer, 3> device = {model.params(), optimizer.m(), optimizer.v()};
@@ -551,20 +605,27 @@ nlohmann::json describe_checkpoint(const std::string& path) {
   for (const char* name : {"format_version", "step", "stage", "tp", "dp", "adamw_t", "data_epoch", "data_shard",
                            "data_window"})
     j[name] = read_attr<int64_t>(path, f, name, H5T_NATIVE_INT64);
-  for (const ShapeField& sf : kShapeFields) j["shape"][sf.name] = read_attr<int64_t>(path, f, sf.name, H5T_NATIVE_INT64);
+  const ModelShape shape = read_shape(path, f);
+  j["shape"]["arch"] = arch_name(shape.arch);
+  for (const ShapeField& sf : kShapeFields) j["shape"][sf.name] = shape.*sf.member;
+  if (shape.arch == Arch::llama) {
+    for (const ShapeReal& sf : kShapeReals) j["shape"][sf.name] = shape.*sf.member;
+    j["shape"]["tie_embeddings"] = shape.tie_embeddings;
+  }
   j["est_seed"] = read_attr<uint64_t>(path, f, "est_seed", H5T_NATIVE_UINT64);
   j["est_strata"] = strata_of(path, f, j["tp"].get<int>());
   j["flops_so_far"] = read_attr<double>(path, f, "flops_so_far", H5T_NATIVE_DOUBLE);
   j["orientation"] = read_string(path, f, "orientation");
-  const ParameterLayout names{ModelShape{}};
+  const ParameterLayout whole(shape);
+  const int n = whole.count();
   nlohmann::json datasets = nlohmann::json::array();
   for (int g = 0; g < 3; ++g)
-    for (int id = 0; id < kNumParams; ++id) {
-      H5Handle d = h5::open_dataset(f, dataset_name(g, id), path);
+    for (int id = 0; id < n; ++id) {
+      H5Handle d = h5::open_dataset(f, dataset_name(g, whole[id]), path);
       H5Handle space(h5_check(H5Dget_space(d.get()), "space"), H5Sclose);
       std::vector<hsize_t> dims(size_t(H5Sget_simple_extent_ndims(space.get())));
       H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-      datasets.push_back({{"name", dataset_name(g, id)}, {"shape", dims}});
+      datasets.push_back({{"name", dataset_name(g, whole[id])}, {"shape", dims}});
     }
   j["datasets"] = datasets;
   return j;
@@ -574,10 +635,12 @@ std::vector<std::string> verify_checkpoint(const std::string& path) {
   H5Handle file = open_file(path, MPI_COMM_NULL, H5F_ACC_RDONLY);
   const hid_t f = file.get();
   check_kind(path, f);
+  const ParameterLayout whole(read_shape(path, f));
+  const int n = whole.count();
   std::vector<std::string> bad;
   for (int g = 0; g < 3; ++g)
-    for (int id = 0; id < kNumParams; ++id) {
-      const std::string name = dataset_name(g, id);
+    for (int id = 0; id < n; ++id) {
+      const std::string name = dataset_name(g, whole[id]);
       H5Handle d = h5::open_dataset(f, name, path);
       const auto geo = read_values<int64_t>(path, d.get(), "layers_rows_cols", H5T_NATIVE_INT64);
       H5Handle space(h5_check(H5Dget_space(d.get()), name), H5Sclose);

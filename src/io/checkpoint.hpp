@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "data/dataloader.hpp"
-#include "model/gpt2.hpp"
+#include "model/model.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/process_grid.hpp"
 
@@ -38,13 +38,13 @@ struct TrainingState {
 // the answer is asked of it after each write. A checkpoint the file system has no room for is refused before
 // writing; a write that fails on any rank throws CollectiveError (status kExitIoError, "path.tmp: writing the
 // checkpoint of step N: <the OS's reason>") on every rank at once, path.tmp removed.
-bool save_checkpoint(const std::string& path, const GPT2& model, const AdamW& optimizer, const TrainingState& state,
+bool save_checkpoint(const std::string& path, const Model& model, const AdamW& optimizer, const TrainingState& state,
                      const ProcessGrid& grid);
 
 // Collective: verifies every checksum, then reads this rank's share of the parameters and moments into `model`
 // and `optimizer` (any layout) and returns the state. Throws InputError naming the file and the dataset or
 // attribute for a file that is missing, not HDF5, of another model shape, truncated or corrupted.
-TrainingState load_checkpoint(const std::string& path, GPT2& model, AdamW& optimizer, const ProcessGrid& grid);
+TrainingState load_checkpoint(const std::string& path, Model& model, AdamW& optimizer, const ProcessGrid& grid);
 
 // The checkpoints in `dir` (ckpt_%08d.h5), newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);

@@ -142,7 +142,7 @@ ModelShape read_llmc_header(const std::string& path) {
   return open_model(path, in);
 }
 
-void load_llmc_model(const std::string& path, GPT2& model) {
+void load_llmc_model(const std::string& path, Model& model) {
   std::ifstream in;
   check_same_shape(path, open_model(path, in), model.shape());
   // Read into host memory of our own, so a failed read leaves the model intact.

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gpt2.hpp"
+#include "model/model.hpp"
 #include "model/shape.hpp"
 
 namespace est {
@@ -14,7 +14,7 @@ namespace est {
 ModelShape read_llmc_header(const std::string& path);
 
 // Loads the parameters of `path` into `model` (this rank's share of them), whose shape must equal the file's.
-void load_llmc_model(const std::string& path, GPT2& model);
+void load_llmc_model(const std::string& path, Model& model);
 
 // Writes the unsplit model's parameters (GPT2::gather_params) to `path` through path + ".tmp", so `path` is
 // either the old file or the complete new one.

@@ -4,18 +4,6 @@ namespace est {
 
 namespace {
 
-// The rows a subnetwork keeps of each per-layer tensor.
-enum class Keep { all, qkv_rows, head_rows, neuron_rows };
-
-Keep keep_for(int id) {
-  switch (id) {
-    case QKVW: case QKVB: return Keep::qkv_rows;
-    case ATTPROJW: return Keep::head_rows;
-    case FCW: case FCB: case FCPROJW: return Keep::neuron_rows;
-    default: return Keep::all;  // LayerNorms and the output biases (added once, unscaled)
-  }
-}
-
 std::vector<int> head_units(const std::vector<int>& heads, int hs) {
   std::vector<int> idx;
   for (int h : heads)
@@ -23,12 +11,31 @@ std::vector<int> head_units(const std::vector<int>& heads, int hs) {
   return idx;
 }
 
-// q, k and v rows of the active heads, in that order: the compact qkv has the attention kernel's layout.
-// `block` is the rows of each of q, k and v that this rank holds.
-std::vector<int> qkv_units(const std::vector<int>& heads, int hs, int block) {
+// The key/value heads the active query heads read, each once: a query head h of this rank reads its group's,
+// h / group_size (a rank holds whole groups).
+std::vector<int> kv_heads_of(const std::vector<int>& heads, int group_size) {
+  std::vector<int> kv;
+  for (int h : heads)
+    if (kv.empty() || kv.back() != h / group_size) kv.push_back(h / group_size);
+  return kv;
+}
+
+// The rows of a sharded tensor's slice that a layer's selection keeps, block by block: in each block the rows
+// of its active units, so the compact tensor keeps the blocks' order (q, k, v; gate, up) for the kernels.
+std::vector<int> kept_rows(const ParamSpec& spec, const ParameterLayout& params, const LayerSelection& sel) {
+  const int hs = params.head_size;
   std::vector<int> idx;
-  for (int b = 0; b < 3; ++b)
-    for (int u : head_units(heads, hs)) idx.push_back(b * block + u);
+  int64_t start = 0;
+  for (Units u : spec.blocks) {
+    std::vector<int> units;
+    switch (u) {
+      case Units::q_heads: units = head_units(sel.heads, hs); break;
+      case Units::kv_heads: units = head_units(kv_heads_of(sel.heads, params.heads / params.kv_heads), hs); break;
+      case Units::neurons: units = sel.neurons; break;
+    }
+    for (int r : units) idx.push_back(int(start + r));
+    start += params.block_rows(u);
+  }
   return idx;
 }
 
@@ -44,14 +51,13 @@ int64_t ActiveSlice::grad_size() const {
 }
 
 ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shape, const Subnetwork& sub)
-    : where_(size_t(kNumParams) * (shape.n_layer + 1), -1), n_layer_(shape.n_layer) {
-  const int hs = shape.head_size(), block = params.heads * hs;
+    : where_(size_t(params.count()) * (shape.n_layer + 1), -1), n_layer_(shape.n_layer) {
   // Index lists are gathered on the host, then copied to the device once.
   std::vector<int> host;
   struct Pending { size_t slice; size_t index_at, map_at; };
   std::vector<Pending> pending;
 
-  for (int id = 0; id < kNumParams; ++id) {
+  for (int id = 0; id < params.count(); ++id) {
     const ParamSpec& spec = params[id];
     const bool per_layer = params.per_layer(id);
     const int layers = per_layer ? shape.n_layer : 1;
@@ -67,16 +73,10 @@ ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shap
       s.kept = 0;
       if (per_layer) {
         const LayerSelection& sel = sub.layers[l];
-        std::vector<int> units;
-        switch (keep_for(id)) {
-          case Keep::all: break;
-          case Keep::qkv_rows: units = qkv_units(sel.heads, hs, block); break;
-          case Keep::head_rows: units = head_units(sel.heads, hs); break;
-          case Keep::neuron_rows: units = sel.neurons; break;
-        }
+        const std::vector<int> units = spec.sharded() && sel.active ? kept_rows(spec, params, sel) : std::vector<int>();
         if (!sel.active) {
           s.kind = SliceKind::none;
-        } else if (keep_for(id) != Keep::all && int64_t(units.size()) < s.rows) {
+        } else if (spec.sharded() && int64_t(units.size()) < s.rows) {
           s.kind = SliceKind::rows;
           s.kept = int64_t(units.size());
           std::vector<int> map(s.rows, -1);

@@ -1,7 +1,8 @@
 #pragma once
 // What a subnetwork trains, and where its gradient lives. Each per-layer tensor of an active layer is a slice:
-// dense (all of it), or only some rows: the q/k/v rows and attention-projection rows of the active heads, the
-// fc and MLP-projection rows of the active neurons (parameters.hpp keeps the projections input-major for this).
+// dense (all of it), or only some rows: the query rows and attention-projection rows of the active heads, the
+// key/value rows of the key/value heads they read, the MLP rows of the active neurons (parameters.hpp keeps the
+// projections input-major for this).
 // The gradient stores each slice compactly, back to back in the parameter order, so for the full model it is
 // the plain gradient in the parameter layout, and a subnetwork's gradient is exactly as large as the subnetwork.
 #include <vector>

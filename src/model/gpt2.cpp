@@ -5,7 +5,6 @@
 #include <type_traits>
 
 #include "attention.hpp"
-#include "crossentropy.hpp"
 #include "encoder.hpp"
 #include "gather.hpp"
 #include "gelu.hpp"
@@ -16,26 +15,42 @@
 
 namespace est {
 
-namespace {
-Buffer alloc(const char* name, int64_t n) { return Buffer(std::string(name), static_cast<size_t>(n)); }
-}  // namespace
+std::vector<ParamSpec> GPT2::parameters(const ModelShape& s, const ParameterLayout& share) {
+  const int64_t L = s.n_layer, C = s.n_embd, Vp = s.padded_vocab_size, maxT = s.max_seq_len;
+  const int64_t A = share.block_rows(Units::q_heads), M = share.neurons;  // this rank's head units and neurons
+  using K = ParamKind;
+  using U = Units;
+  const std::vector<Units> qkv = {U::q_heads, U::kv_heads, U::kv_heads}, heads = {U::q_heads}, neurons = {U::neurons};
+  return {{"wte", K::embedding, {Vp, C}},
+          {"wpe", K::embedding, {maxT, C}},
+          {"ln1w", K::norm, {L, C}, false, true},
+          {"ln1b", K::norm, {L, C}, false, true},
+          {"qkvw", K::matrix, {L, 3 * A, C}, false, true, qkv},
+          {"qkvb", K::bias, {L, 3 * A}, false, true, qkv},
+          {"attprojw", K::matrix, {L, A, C}, true, true, heads},
+          {"attprojb", K::bias, {L, C}, false, true},
+          {"ln2w", K::norm, {L, C}, false, true},
+          {"ln2b", K::norm, {L, C}, false, true},
+          {"fcw", K::matrix, {L, M, C}, false, true, neurons},
+          {"fcb", K::bias, {L, M}, false, true, neurons},
+          {"fcprojw", K::matrix, {L, M, C}, true, true, neurons},
+          {"fcprojb", K::bias, {L, C}, false, true},
+          {"lnfw", K::norm, {C}},
+          {"lnfb", K::norm, {C}}};
+}
 
-// Calls f(name, use, elements, member) for every buffer the model holds, `member` pointing into `m` (null
-// without a model): the constructor allocates from this list and the memory plan sums it, so the two agree.
+// Calls f(name, use, elements, member) for every buffer of GPT-2's own (the common ones are Model's), `member`
+// pointing into `m` (null without a model): the constructor allocates from this list and the memory plan sums
+// it, so the two agree.
 template <class F>
 void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, GPT2* m, const F& f) {
-  const int64_t L = shape.n_layer, C = shape.n_embd, Vp = shape.padded_vocab_size;
+  const int64_t L = shape.n_layer, C = shape.n_embd;
   const int64_t NH = layout.heads, A = NH * shape.head_size(), M = layout.neurons;  // this rank's share
   const int64_t BT = int64_t(B) * T, maps = int64_t(B) * NH * T * T;
   Activations* a = m ? &m->acts_ : nullptr;
   GradScratch* g = m ? &m->scratch_ : nullptr;
   const auto in = [](auto* group, auto member) { return group ? &(group->*member) : nullptr; };
   using U = BufferUse;
-  f("params", U::parameters, layout.total, m ? &m->params_ : nullptr);
-  f("grads", U::gradients, layout.total, m ? &m->grads_ : nullptr);
-  f("compact_params", U::compact_copies, layout.total, m ? &m->compact_params_ : nullptr);
-  f("tokens", U::batch, BT, m ? &m->tokens_ : nullptr);
-  f("targets", U::batch, BT, m ? &m->targets_ : nullptr);
   f("encoded", U::activations, BT * C, in(a, &Activations::encoded));
   f("ln1", U::activations, L * BT * C, in(a, &Activations::ln1));
   f("ln1_mean", U::activations, L * BT, in(a, &Activations::ln1_mean));
@@ -53,7 +68,6 @@ void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, i
   f("lnf", U::activations, BT * C, in(a, &Activations::lnf));
   f("lnf_mean", U::activations, BT, in(a, &Activations::lnf_mean));
   f("lnf_rstd", U::activations, BT, in(a, &Activations::lnf_rstd));
-  f("logits", U::logits, BT * Vp, in(a, &Activations::logits));
   f("proj", U::activations, BT * C, in(a, &Activations::proj));
   f("dresidual", U::activations, BT * C, in(g, &GradScratch::dresidual));
   f("dbranch", U::activations, BT * C, in(g, &GradScratch::dbranch));
@@ -63,44 +77,23 @@ void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, i
   f("datt", U::attention_maps, maps, in(g, &GradScratch::datt));
 }
 
-std::vector<GPT2::BufferSize> GPT2::buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
-  std::vector<BufferSize> sizes;
-  each_buffer(ParameterLayout(shape, p), shape, B, T, nullptr, [&](const char* name, BufferUse use, int64_t n, auto* member) {
-    sizes.push_back({name, use, n * int64_t(sizeof(typename std::remove_pointer_t<decltype(member)>::value_type))});
+std::vector<BufferSize> GPT2::buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
+  const ParameterLayout layout(shape, p);
+  return sizes_of([&](const auto& f) {
+    each_common_buffer(layout, shape, B, T, nullptr, f);
+    each_buffer(layout, shape, B, T, nullptr, f);
   });
-  return sizes;
 }
 
-GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp)
-    : shape_(shape), layout_(shape, tp.partition), tp_(tp), B_max_(B), B_(B), T_(T) {
-  if (shape.n_embd % shape.n_head != 0) throw std::invalid_argument("n_embd must be a multiple of n_head");
-  if (T > shape.max_seq_len) throw std::invalid_argument("sequence length exceeds max_seq_len");
-  // Compact copies only once a subnetwork needs them (set_subnetwork).
-  each_buffer(layout_, shape, B, T, this, [](const char* name, BufferUse use, int64_t n, auto* member) {
-    if (use != BufferUse::compact_copies) *member = std::remove_pointer_t<decltype(member)>(std::string(name), size_t(n));
-  });
-  for (int id = 0; id < kNumParams; ++id) {
-    std::vector<int> rows(layout_.rows(id));
-    for (size_t r = 0; r < rows.size(); ++r) rows[r] = int(layout_.global_row(id, int64_t(r)));
-    global_rows_.emplace_back("global_rows", rows.size());
-    Kokkos::deep_copy(global_rows_.back(), Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged>(rows.data(), rows.size()));
-  }
-  set_subnetwork(Subnetwork::full(shape.n_layer, layout_.heads, layout_.neurons));
+GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp) : Model(shape, B, T, tp) {
+  each_buffer(layout_, shape, B, T, this, Allocate{});
 }
-
-float* GPT2::param(int id, int layer) const {
-  const ParamSpec& p = layout_[id];
-  float* base = params_.data() + p.offset;
-  return layer < 0 ? base : base + layer * (p.size / shape_.n_layer);
-}
-
-float* GPT2::grad(int id, int layer) const { return grads_.data() + active_->slice(id, layer).grad_offset; }
 
 void GPT2::init_random(uint64_t seed) {
   const float std = 0.02f;
   const float residual_std = std / std::sqrt(2.0f * shape_.n_layer);
   const ParameterLayout whole(shape_);
-  Buffer global = alloc("init", whole.total);
+  Buffer global("init", size_t(whole.total));
   for (int id = 0; id < kNumParams; ++id) {
     const ParamSpec& p = whole[id];
     VecF t = vec(global.data() + p.offset, p.size);
@@ -116,94 +109,8 @@ void GPT2::init_random(uint64_t seed) {
   import_params(global);
 }
 
-// Calls replicated(mine, all) for each replicated tensor, and sharded(mine, all, id) for each layer's slice of
-// a sharded one, with `mine` this rank's (rows x cols) slice and `all` the unsplit model's (all_rows x cols).
-template <class Replicated, class Sharded>
-void GPT2::each_tensor(const Replicated& replicated, const Sharded& sharded) const {
-  const ParameterLayout whole(shape_);
-  for (int id = 0; id < kNumParams; ++id) {
-    const ParamSpec &mine = layout_[id], &all = whole[id];
-    if (!mine.sharded) {
-      replicated(mine, all);
-      continue;
-    }
-    const int64_t rows = layout_.rows(id), cols = mine.size / shape_.n_layer / rows, all_rows = whole.rows(id);
-    for (int l = 0; l < shape_.n_layer; ++l)
-      sharded(mat(params_.data() + mine.offset + l * rows * cols, rows, cols),
-              all.offset + l * all_rows * cols, all_rows, cols, id);
-  }
-}
-
-void GPT2::import_params(CVecF global) {
-  each_tensor(
-      [&](const ParamSpec& mine, const ParamSpec& all) {
-        Kokkos::deep_copy(vec(params_.data() + mine.offset, mine.size), cvec(global.data() + all.offset, all.size));
-      },
-      [&](MatF slice, int64_t at, int64_t rows, int64_t cols, int id) {
-        gather_rows(slice, cmat(global.data() + at, rows, cols), global_rows_[id]);
-      });
-}
-
-void GPT2::export_params(VecF global) const {
-  each_tensor(
-      [&](const ParamSpec& mine, const ParamSpec& all) {
-        if (tp_.partition.rank == 0)
-          Kokkos::deep_copy(vec(global.data() + all.offset, all.size), cvec(params_.data() + mine.offset, mine.size));
-      },
-      [&](MatF slice, int64_t at, int64_t rows, int64_t cols, int id) {
-        scatter_rows(mat(global.data() + at, rows, cols), slice, global_rows_[id]);
-      });
-}
-
-std::vector<float> GPT2::gather_params() const {
-  const int64_t n = ParameterLayout(shape_).total;
-  Buffer global = alloc("gathered_params", n);
-  export_params(global);
-  if (tp_.comm && tp_.comm->size() > 1) tp_.comm->allreduce_sum(global.data(), n);
-  std::vector<float> host(n);
-  Kokkos::deep_copy(Kokkos::View<float*, Kokkos::HostSpace, Unmanaged>(host.data(), n), global);
-  return host;
-}
-
-void GPT2::tp_allreduce(MatF x) const {
-  if (tp_.comm && tp_.comm->size() > 1) tp_.comm->allreduce_sum(x.data(), int64_t(x.size()));
-}
-
-void GPT2::set_subnetwork(const Subnetwork& sub) {
-  if (int(sub.layers.size()) != shape_.n_layer) throw std::invalid_argument("subnetwork has the wrong layer count");
-  for (const LayerSelection& l : sub.layers)
-    if ((!l.heads.empty() && l.heads.back() >= layout_.heads) || (!l.neurons.empty() && l.neurons.back() >= layout_.neurons))
-      throw std::invalid_argument("subnetwork names heads or neurons this rank does not hold");
-  sub_ = sub;
-  active_ = std::make_unique<ActiveLayout>(layout_, shape_, sub_);
-  if (!active_->is_full() && compact_params_.extent(0) == 0) compact_params_ = alloc("compact_params", layout_.total);
-}
-
-void GPT2::set_batch(const int* tokens, const int* targets, int B) {
-  if (B < 1 || B > B_max_) throw std::invalid_argument("batch of " + std::to_string(B) + " sequences exceeds the model's " +
-                                                      std::to_string(B_max_));
-  B_ = B;
-  const int64_t BT = int64_t(B_) * T_;
-  Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged> ht(tokens, BT), hg(targets, BT);
-  const auto first = std::make_pair(int64_t(0), BT);
-  Kokkos::deep_copy(Kokkos::subview(tokens_, first), ht);
-  Kokkos::deep_copy(Kokkos::subview(targets_, first), hg);
-}
-
-// The parameters change every step, so the compact copies are refreshed before each forward pass.
-void GPT2::gather_weights() {
-  for (const ActiveSlice& s : active_->slices()) {
-    float* dst = compact_params_.data() + s.grad_offset;
-    const CMatF src = cmat(params_.data() + s.offset, s.rows, s.cols);
-    if (s.kind == SliceKind::rows) gather_rows(mat(dst, s.kept, s.cols), src, s.index);
-  }
-}
-
 GPT2::LayerWeights GPT2::weights(int l) const {
-  auto w = [&](int id) -> const float* {
-    const ActiveSlice& s = active_->slice(id, l);
-    return s.kind == SliceKind::dense ? params_.data() + s.offset : compact_params_.data() + s.grad_offset;
-  };
+  auto w = [&](int id) { return weight(id, l); };
   const LayerSelection& sel = sub_.layers[l];
   return {w(LN1W), w(LN1B), w(QKVW), w(QKVB), w(ATTPROJW), w(ATTPROJB), w(LN2W), w(LN2B), w(FCW), w(FCB),
           w(FCPROJW), w(FCPROJB), int(sel.heads.size()), int(sel.neurons.size())};
@@ -242,7 +149,6 @@ void GPT2::forward_to_logits() {
   const int64_t hs = shape_.head_size();
   const float layer_scale = sub_.layer_scale;
   auto& a = acts_;
-  if (!active_->is_full()) gather_weights();
   encoder_forward(mat(a.encoded.data(), BT, C), tokens_, cmat(param(WTE), Vp, C),
                   cmat(param(WPE), shape_.max_seq_len, C), T);
   layer_input_.assign(L, nullptr);
@@ -276,25 +182,7 @@ void GPT2::forward_to_logits() {
   layernorm_forward(mat(a.lnf.data(), BT, C), vec(a.lnf_mean.data(), BT), vec(a.lnf_rstd.data(), BT),
                     cmat(residual, BT, C), cvec(param(LNFW), C), cvec(param(LNFB), C));
   // Tied LM head: logits = lnf · wte^T over the padded vocabulary.
-  linear_forward(mat(a.logits.data(), BT, Vp), mat(a.lnf.data(), BT, C), cmat(param(WTE), Vp, C), CVecF());
-}
-
-float GPT2::forward() {
-  forward_to_logits();
-  const int64_t BT = int64_t(B_) * T_;
-  const double sum =
-      crossentropy_forward(cmat(acts_.logits.data(), BT, shape_.padded_vocab_size), targets_, shape_.vocab_size);
-  return static_cast<float>(sum / BT);
-}
-
-float GPT2::forward_backward(int64_t tokens) {
-  forward_to_logits();
-  const int64_t BT = int64_t(B_) * T_;
-  if (tokens == 0) tokens = BT;
-  const double sum = crossentropy_forward_backward(mat(acts_.logits.data(), BT, shape_.padded_vocab_size),
-                                                   targets_, shape_.vocab_size, 1.0f / tokens);
-  backward();
-  return static_cast<float>(sum / tokens);
+  linear_forward(mat(logits_.data(), BT, Vp), mat(a.lnf.data(), BT, C), cmat(param(WTE), Vp, C), CVecF());
 }
 
 void GPT2::backward() {
@@ -310,7 +198,7 @@ void GPT2::backward() {
   MatF dc = mat(s.dc.data(), BT, C);
 
   // LM head: dlnf = dlogits · wte, dwte = dlogits^T · lnf (the first write to dwte; the encoder adds to it).
-  linear_backward(dc, mat(grad(WTE, -1), Vp, C), VecF(), cmat(a.logits.data(), BT, Vp), cmat(a.lnf.data(), BT, C),
+  linear_backward(dc, mat(grad(WTE, -1), Vp, C), VecF(), cmat(logits_.data(), BT, Vp), cmat(a.lnf.data(), BT, C),
                   cmat(param(WTE), Vp, C));
   Kokkos::deep_copy(s.dresidual, 0.0f);
   layernorm_backward(dresidual, vec(grad(LNFW, -1), C), vec(grad(LNFB, -1), C), dc, cmat(final_residual_, BT, C),

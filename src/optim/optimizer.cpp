@@ -13,7 +13,7 @@ float AdamW::decay_for(const ParamSpec& p) const {
   }
 }
 
-void AdamW::step(GPT2& model, float lr, float grad_scale) {
+void AdamW::step(Model& model, float lr, float grad_scale) {
   ++t_;
   float* p = model.params().data();
   float* g = model.grads().data();

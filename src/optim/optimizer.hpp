@@ -3,7 +3,7 @@
 // tensor's weight decay, and parameters outside the subnetwork are left untouched (est.inactive: skip, the
 // default) or stepped with a zero gradient (zero_grad).
 #include "adamw.hpp"
-#include "model/gpt2.hpp"
+#include "model/model.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -23,7 +23,7 @@ class AdamW {
 
   // One update of model.params() from model.grads() at learning rate lr; gradients are multiplied by
   // grad_scale first (clipping). Bias correction counts optimizer steps (t), whether or not a slice trained.
-  void step(GPT2& model, float lr, float grad_scale);
+  void step(Model& model, float lr, float grad_scale);
 
   int steps_taken() const { return t_; }
   // Resuming from a checkpoint: the bias correction continues from its step count.

@@ -14,11 +14,27 @@ constexpr double kPassesForwardBackward = 5;
 // AdamW reads the parameter, gradient and two moments and writes the parameter and the moments.
 constexpr double kAdamWPasses = 7;
 
+// The widths of a rank's layer: query rows A, key/value rows K (whole groups), MLP neurons m.
+struct Widths {
+  double A, K, m;
+  bool llama;
+};
+Widths widths(const ModelShape& s, const RankStep& r) {
+  const double hs = s.head_size();
+  return {r.heads * hs, double(r.heads) / s.group_size() * hs, double(r.neurons), s.arch == Arch::llama};
+}
+
 // Parameters of one rank's share of the subnetwork: what AdamW updates and the data-parallel reduction carries.
 double active_parameters(const ModelShape& s, const RankStep& r) {
-  const double C = s.n_embd, A = r.heads * s.head_size(), m = r.neurons;
+  const double C = s.n_embd, Vp = s.padded_vocab_size;
+  const Widths w = widths(s, r);
+  if (w.llama) {
+    const double layer = 2 * C + (w.A + 2 * w.K) * C + w.A * C + 3 * w.m * C;
+    return Vp * C * (s.tie_embeddings ? 1 : 2) + C + r.active_layers * layer;
+  }
+  const double A = w.A, m = w.m;
   const double layer = 4 * C + (3 * A * C + 3 * A) + (A * C + C) + (m * C + m) + (m * C + C);
-  return double(s.padded_vocab_size) * C + double(s.max_seq_len) * C + 2 * C + r.active_layers * layer;
+  return Vp * C + double(s.max_seq_len) * C + 2 * C + r.active_layers * layer;
 }
 
 }  // namespace
@@ -36,23 +52,26 @@ double StepWork::gemm_calls() const {
 }
 
 StepWork step_work(const ModelShape& s, int T, const RankStep& r) {
-  const double C = s.n_embd, Vp = s.padded_vocab_size, A = r.heads * s.head_size(), m = r.neurons;
+  const double C = s.n_embd, Vp = s.padded_vocab_size;
+  const Widths wd = widths(s, r);
+  const double A = wd.A, K = wd.K, m = wd.m;
   const double n = r.sequences * T, L = r.active_layers;
   StepWork w;
   // Each forward GEMM has a data-gradient and a weight-gradient GEMM of the same work in the backward pass.
   w.gemms = {
-      {2 * n * C * 3 * A, 3 * L},  // QKV
-      {2 * n * A * C, 3 * L},      // attention projection
-      {2 * n * C * m, 3 * L},      // fc
-      {2 * n * m * C, 3 * L},      // MLP projection
+      {2 * n * C * (A + 2 * K), 3 * L},   // QKV
+      {2 * n * A * C, 3 * L},             // attention projection
+      {2 * n * C * m * (wd.llama ? 2 : 1), 3 * L},  // fc (Llama: gate and up in one GEMM)
+      {2 * n * m * C, 3 * L},             // MLP projection
       // Attention core: per sequence one batched GEMM over the heads for QK^T and one for A·V, each the causal
       // half of T·T·A multiply-adds.
       {double(T) * T * A, 6 * r.sequences * L},
       {2 * n * C * Vp, 3},  // LM head (replicated over tensor-parallel ranks)
   };
-  const double per_layer = 2 * kPassesForwardBackward * n * C  // two LayerNorms
+  const double per_layer = 2 * kPassesForwardBackward * n * C  // two norms
                            + 2 * kPassesForwardBackward * n * C  // two residual additions
-                           + kPassesForwardBackward * n * m      // GELU
+                           + kPassesForwardBackward * n * m * (wd.llama ? 2 : 1)  // GELU, or SwiGLU's two inputs
+                           + (wd.llama ? 4 * n * (A + K) : 0)    // RoPE, in place forward and backward
                            + kPassesForwardBackward * n * T / 2 * r.heads;  // causal softmax
   const double head = 2 * kPassesForwardBackward * n * C  // embedding, final LayerNorm
                       + 4 * n * Vp;                        // cross-entropy: logits to probabilities to gradients

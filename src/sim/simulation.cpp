@@ -80,7 +80,7 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
   const int T = cfg.model.seq_len;
   const int ranks_per_node = point.ranks / point.nodes;
   const Schedule schedule = schedule_for(cfg, shape);
-  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
+  const SubnetworkSampler sampler = sampler_for(cfg, shape);
   const ScheduleFlops flops =
       schedule_flops(shape, T, int64_t(point.global_batch) * T, schedule, sampler, cfg.train.steps);
 
@@ -107,7 +107,7 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
   RankStep full = rank_step(point, ranks_per_node, cfg.runtime.threads);
   full.active_layers = shape.n_layer;
   full.heads = local_units(shape.n_head, point.tp);
-  full.neurons = local_units(4 * shape.n_embd, point.tp);
+  full.neurons = local_units(shape.neurons(), point.tp);
   const double baseline_seconds =
       double(cfg.train.steps) * step_cost(cluster, step_work(shape, T, full)).step_seconds();
 

@@ -11,7 +11,7 @@
 #include "parallel/process_grid.hpp"
 #include "est/sampler.hpp"
 #include "gemm.hpp"
-#include "model/gpt2.hpp"
+#include "model/architectures.hpp"
 #include "optim/optimizer.hpp"
 #include "train/free_memory.hpp"
 #include "train/memory_plan.hpp"
@@ -111,8 +111,9 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const Schedule schedule = schedule_for(cfg, shape);
   const MemoryPlan plan = bench_plan(cfg, shape, grid.tp_size(), dp, B, largest_gemm(shape, BT));
   require_fits(plan, grid.world_mpi());
-  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
-  GPT2 model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
+  const SubnetworkSampler sampler = sampler_for(cfg, shape);
+  const std::unique_ptr<Model> owned = make_model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
+  Model& model = *owned;
   model.init_random(cfg.init_seed());
   AdamW optimizer(model.layout(), adamw_config(cfg));
 
@@ -138,7 +139,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   for (int round = 0; round < kWarmup + steps; ++round) {
     for (Timed& run : runs) {
       const Subnetwork sub = sampler.sample(run.spec, round);
-      model.set_subnetwork(sub.local_part(grid.tp_rank(), grid.tp_size(), shape.n_head, 4 * shape.n_embd));
+      model.set_subnetwork(sub.local_part(grid.tp_rank(), grid.tp_size(), shape.n_head, shape.neurons()));
       const int64_t tp_bytes = grid.tp().stats().bytes;
       const auto t0 = Clock::now();
       const StepStats st = train_step(model, optimizer, float(cfg.train.lr), cfg.train.grad_clip,

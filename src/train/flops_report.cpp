@@ -13,7 +13,7 @@ nlohmann::json flops_report(const Config& cfg) {
   const int T = cfg.model.seq_len;
   const int64_t tokens = int64_t(cfg.train.batch_size) * T;
   const Schedule schedule = schedule_for(cfg, shape);
-  const SubnetworkSampler sampler(shape, cfg.est_seed(), layer_scaling_for(cfg), cfg.est_strata());
+  const SubnetworkSampler sampler = sampler_for(cfg, shape);
   const ScheduleFlops f = schedule_flops(shape, T, tokens, schedule, sampler, cfg.train.steps);
   nlohmann::json stages = nlohmann::json::array();
   for (const StageFlops& s : f.stages) {

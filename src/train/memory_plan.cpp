@@ -7,7 +7,7 @@
 
 #include "bytes_text.hpp"
 #include "input_error.hpp"
-#include "model/gpt2.hpp"
+#include "model/architectures.hpp"
 #include "parallel/failure_agreement.hpp"
 #include "train/free_memory.hpp"
 #include "train/trainer.hpp"
@@ -19,7 +19,7 @@ namespace {
 const std::vector<std::string> kModelKeys = {"model.n_layer", "model.n_embd", "parallel.tp"};
 const std::vector<std::string> kBatchKeys = {"train.batch_size", "model.seq_len", "parallel.tp"};
 
-int64_t sum_of(const std::vector<GPT2::BufferSize>& buffers, BufferUse use) {
+int64_t sum_of(const std::vector<BufferSize>& buffers, BufferUse use) {
   int64_t bytes = 0;
   for (const auto& b : buffers)
     if (b.use == use) bytes += b.bytes;
@@ -77,7 +77,7 @@ RankLayout training_layout(const Config& cfg, int ranks) {
 
 MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLayout& layout, bool training) {
   const int T = cfg.model.seq_len;
-  const std::vector<GPT2::BufferSize> buffers = GPT2::buffer_sizes(shape, layout.batch, T, Partition{0, layout.tp});
+  const std::vector<BufferSize> buffers = model_buffer_sizes(shape, layout.batch, T, Partition{0, layout.tp});
   MemoryPlan plan{cfg.path, layout, T, {}};
   const int64_t params = sum_of(buffers, BufferUse::parameters);
   auto add = [&](const char* name, int64_t bytes, bool device, std::vector<std::string> shrink) {
@@ -96,7 +96,7 @@ MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLay
   const int64_t row_bytes = int64_t(layout.batch) * T * shape.n_embd * int64_t(sizeof(float));
   add("communication buffers", collective_bytes(layout, params, row_bytes), true, {"parallel.tp"});
   if (training) {
-    const int64_t full = sum_of(GPT2::buffer_sizes(shape, 1, 1), BufferUse::parameters);
+    const int64_t full = sum_of(model_buffer_sizes(shape, 1, 1), BufferUse::parameters);
     const int64_t host_batches = sum_of(buffers, BufferUse::batch);
     add("host staging (checkpoints, model file)", staging_bytes(cfg, params, full) + host_batches, false,
         {"parallel.tp"});

@@ -2,7 +2,7 @@
 // The memory plan: what one rank of a training run (or of `est bench`) holds, item by item, worked out from the
 // config before anything is allocated, so that a run that cannot fit ends at once with an error that says what
 // to change, instead of an allocator failure deep in the model. The model's buffers come from
-// GPT2::buffer_sizes, the list the model allocates from; then the AdamW moments, the collectives' temporaries,
+// model_buffer_sizes, the list the model allocates from; then the AdamW moments, the collectives' temporaries,
 // the host staging of checkpoints and the model file, and the process's runtime (libraries, MPI, Kokkos: its
 // resident memory when the plan is made).
 //

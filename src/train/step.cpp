@@ -19,7 +19,7 @@ double comm_seconds(const ProcessGrid* grid) {
 
 }  // namespace
 
-double gradient_norm(const GPT2& model, const ProcessGrid* grid) {
+double gradient_norm(const Model& model, const ProcessGrid* grid) {
   // The compact gradient keeps each tensor's slices together: one reduction per tensor.
   double sq[2] = {0.0, 0.0};  // sharded, replicated
   const auto& slices = model.active().slices();
@@ -28,13 +28,13 @@ double gradient_norm(const GPT2& model, const ProcessGrid* grid) {
     const int64_t begin = slices[i].grad_offset;
     int64_t end = begin;
     for (; i < slices.size() && slices[i].id == id; ++i) end = slices[i].grad_offset + slices[i].grad_size();
-    sq[model.layout()[id].sharded ? 0 : 1] += sum_of_squares(cvec(model.grads().data() + begin, end - begin));
+    sq[model.layout()[id].sharded() ? 0 : 1] += sum_of_squares(cvec(model.grads().data() + begin, end - begin));
   }
   if (grid) grid->tp().allreduce_sum(&sq[0], 1);
   return std::sqrt(sq[0] + sq[1]);
 }
 
-StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx) {
+StepStats train_step(Model& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx) {
   StepStats s;
   const double comm0 = comm_seconds(ctx.grid);
   auto t0 = Clock::now();

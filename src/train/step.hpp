@@ -1,7 +1,7 @@
 #pragma once
 #include <stdexcept>
 
-#include "model/gpt2.hpp"
+#include "model/model.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/process_grid.hpp"
 
@@ -33,9 +33,9 @@ struct TrainingDiverged : std::runtime_error {
 // One optimizer step on the batch already set in the model: forward and backward, the sum of the (compact)
 // gradient over the data-parallel group, global-norm clipping to grad_clip (0: none), AdamW at learning rate lr.
 // Throws if the loss or the gradient is not finite.
-StepStats train_step(GPT2& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx = {});
+StepStats train_step(Model& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx = {});
 
 // The norm of the whole model's gradient: tensor-parallel shards summed over the group, replicated tensors once.
-double gradient_norm(const GPT2& model, const ProcessGrid* grid);
+double gradient_norm(const Model& model, const ProcessGrid* grid);
 
 }  // namespace est

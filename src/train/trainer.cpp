@@ -91,13 +91,14 @@ AdamWConfig adamw_config(const Config& cfg) {
 
 Schedule schedule_for(const Config& cfg, const ModelShape& shape) {
   Schedule s = cfg.est.schedule.empty() ? full_schedule() : load_schedule(cfg.est.schedule);
-  for (const std::string& w : check_schedule(s, shape, cfg.train.steps, cfg.parallel.tp))
+  for (const std::string& w : check_schedule(s, shape, cfg.train.steps, cfg.parallel.tp, cfg.head_unit()))
     std::fprintf(stderr, "est: warning: %s\n", w.c_str());
   return s;
 }
 
-LayerScaling layer_scaling_for(const Config& cfg) {
-  return cfg.est.layer_scaling == "inverse" ? LayerScaling::inverse : LayerScaling::none;
+SubnetworkSampler sampler_for(const Config& cfg, const ModelShape& shape, int strata) {
+  return SubnetworkSampler(shape, cfg.est_seed(), cfg.est.layer_scaling == "inverse" ? LayerScaling::inverse : LayerScaling::none,
+                           strata > 0 ? strata : cfg.est_strata(), cfg.head_unit());
 }
 
 int max_batch_share(const Config& cfg, int dp) {
@@ -137,14 +138,13 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
   }
   memory_plan_ = plan_memory(cfg_, shape, RankLayout{grid_->tp_size(), dp, max_share});
   require_fits(memory_plan_, grid_->world_mpi());
-  model_ = std::make_unique<GPT2>(shape, max_share, T,
-                                  TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
+  model_ = make_model(shape, max_share, T, TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
   if (cfg_.init_from_llmc())
     load_llmc_model(cfg_.init_llmc_path(), *model_);
   else
     model_->init_random(cfg_.init_seed());
   optimizer_ = std::make_unique<AdamW>(model_->layout(), adamw_config(cfg_));
-  sampler_ = std::make_unique<SubnetworkSampler>(shape, cfg_.est_seed(), layer_scaling_for(cfg_), cfg_.est_strata());
+  sampler_ = std::make_unique<SubnetworkSampler>(sampler_for(cfg_, shape));
   const auto& t = cfg_.train;
   lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps};
   inputs_.resize(size_t(max_share) * T);
@@ -175,15 +175,15 @@ void Trainer::lock_output_dir() {
 // A resumed run goes on drawing over the strata that drew its subnetworks so far, whatever the config now says.
 void Trainer::keep_strata(const std::string& path, int strata) {
   if (strata == sampler_->strata()) return;
-  if (model_->shape().n_head % strata != 0 || !strata_fit_ranks(strata, grid_->tp_size()))
+  if (sampler_->units().count % strata != 0 || !strata_fit_ranks(strata, grid_->tp_size()))
     throw InputError(path, "est_strata",
                      "the checkpoint's subnetworks were drawn over " + std::to_string(strata) +
-                         " strata, which do not fit model.n_head " + std::to_string(model_->shape().n_head) +
+                         " strata, which do not fit the " + std::to_string(sampler_->units().count) + " head units" +
                          " on parallel.tp = " + std::to_string(grid_->tp_size()) + " (sampler.hpp)");
   if (grid_->world_rank() == 0)
     std::printf("est: keeping the checkpoint's %d strata for the draws (the config gives %d)\n", strata,
                 sampler_->strata());
-  sampler_ = std::make_unique<SubnetworkSampler>(model_->shape(), cfg_.est_seed(), layer_scaling_for(cfg_), strata);
+  sampler_ = std::make_unique<SubnetworkSampler>(sampler_for(cfg_, model_->shape(), strata));
 }
 
 void Trainer::resume_from(const std::string& resume) {
@@ -402,7 +402,7 @@ Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState&
   }
   if (grid_->world_size() > 1) raise_if_any_failed(grid_->world_mpi(), bad_data);
   if (bad_data) std::rethrow_exception(bad_data);
-  model_->set_subnetwork(rec.sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, 4 * shape.n_embd));
+  model_->set_subnetwork(rec.sub.local_part(grid_->tp_rank(), grid_->tp_size(), shape.n_head, shape.neurons()));
   model_->set_batch(inputs_.data(), targets_.data(), count);
   rec.lr = lr_.at(int(step));
   rec.stats = train_step(*model_, *optimizer_, rec.lr, cfg_.train.grad_clip,

@@ -16,7 +16,7 @@
 #include "est/schedule.hpp"
 #include "io/run_lock.hpp"
 #include "io/trace_writer.hpp"
-#include "model/gpt2.hpp"
+#include "model/architectures.hpp"
 #include "optim/lr_schedule.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/load_balancer.hpp"
@@ -46,7 +46,7 @@ class Trainer {
   // Per step of the last run: the global-batch loss and the max/mean compute over ranks.
   const std::vector<float>& losses() const { return losses_; }
   const std::vector<double>& imbalances() const { return imbalances_; }
-  const GPT2& model() const { return *model_; }
+  const Model& model() const { return *model_; }
   const LoadBalancer& balancer() const { return *balancer_; }
 
  private:
@@ -91,7 +91,7 @@ class Trainer {
   std::exception_ptr write_failure_;  // rank 0's failed write, until all ranks agree to stop
   std::unique_ptr<LoadBalancer> balancer_;
   MemoryPlan memory_plan_;
-  std::unique_ptr<GPT2> model_;
+  std::unique_ptr<Model> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
   LrSchedule lr_;
@@ -113,7 +113,8 @@ AdamWConfig adamw_config(const Config& cfg);
 // The EST schedule of a config (the full model when est.schedule is unset), checked against the model and the
 // run length; warnings go to stderr.
 Schedule schedule_for(const Config& cfg, const ModelShape& shape);
-LayerScaling layer_scaling_for(const Config& cfg);
+// The subnetwork draws a config asks for, over `strata` strata (0: the config's).
+SubnetworkSampler sampler_for(const Config& cfg, const ModelShape& shape, int strata = 0);
 // The most sequences of the global batch one of `dp` replicas may hold: with load balancing up to twice its
 // even share, which the balancer may move to it; without, the even share.
 int max_batch_share(const Config& cfg, int dp);

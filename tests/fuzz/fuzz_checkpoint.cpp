@@ -12,6 +12,7 @@
 #include "fuzz_util.hpp"
 #include "hdf5_edits.hpp"
 #include "io/checkpoint.hpp"
+#include "model/gpt2.hpp"
 #include "io/inspect.hpp"
 #include "train/runtime.hpp"
 

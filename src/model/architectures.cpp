@@ -1,0 +1,17 @@
+#include "model/architectures.hpp"
+
+#include "model/gpt2.hpp"
+#include "model/llama.hpp"
+
+namespace est {
+
+std::unique_ptr<Model> make_model(const ModelShape& shape, int B, int T, const TensorParallel& tp) {
+  if (shape.arch == Arch::llama) return std::make_unique<Llama>(shape, B, T, tp);
+  return std::make_unique<GPT2>(shape, B, T, tp);
+}
+
+std::vector<BufferSize> model_buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
+  return shape.arch == Arch::llama ? Llama::buffer_sizes(shape, B, T, p) : GPT2::buffer_sizes(shape, B, T, p);
+}
+
+}  // namespace est
