@@ -1,5 +1,6 @@
 // Tensor and data parallelism, run under mpiexec at 1, 2 and 4 ranks: every layout the world allows trains the
-// same model as one rank does, reduces only the subnetwork's gradient, and balances a slow rank's share away.
+// same model as one rank does (GPT-2, and Llama with grouped-query attention), resumes and reshards its
+// checkpoints exactly, reduces only the subnetwork's gradient, and balances a slow rank's share away.
 #include <mpi.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "config/config.hpp"
 #include "data/token_shard.hpp"
 #include "est/sampler.hpp"
+#include "model/architectures.hpp"
 #include "model/gpt2.hpp"
 #include "io/checkpoint.hpp"
 #include "parallel/process_grid.hpp"
@@ -60,9 +62,18 @@ class SharedData {
   std::string dir_;
 };
 
-Config config(const std::string& dir, const std::vector<std::string>& overrides) {
+// GPT-2 with 4 heads; Llama with 8 query heads over 4 key/value heads (so that half the groups still give every
+// TP rank some) and 96 neurons.
+std::string model_section(Arch arch) {
+  if (arch == Arch::llama)
+    return "model: {arch: llama, n_layer: 2, n_head: 8, n_kv_head: 4, n_embd: 32, mlp_multiple_of: 32, seq_len: 16, "
+           "vocab_size: 256}\n";
+  return "model: {n_layer: 2, n_head: 4, n_embd: 32, seq_len: 16, vocab_size: 256}\n";
+}
+
+Config config(const std::string& dir, const std::vector<std::string>& overrides, Arch arch = Arch::gpt2) {
   const std::string path = dir + "/config_" + std::to_string(world_rank()) + ".yaml";
-  std::ofstream(path) << "model: {n_layer: 2, n_head: 4, n_embd: 32, seq_len: 16, vocab_size: 256}\n"
+  std::ofstream(path) << model_section(arch)
                       << "data: {train: " << dir << "/bytes_train_*.bin, val: " << dir << "/bytes_val_*.bin}\n"
                       << "train: {batch_size: 8, steps: 20, lr: 3.0e-3, warmup: 2, eval_batches: 2}\n"
                       << "est: {schedule: " << EST_SOURCE_DIR << "/schedules/gpt2-est.yaml}\n"
@@ -100,16 +111,19 @@ std::vector<int> layouts() {
   return tp;
 }
 
-TEST(ParallelTraining, EveryLayoutMatchesOneRankForTwentyEstSteps) {
+class ByArch : public ::testing::TestWithParam<Arch> {};
+
+TEST_P(ByArch, EveryLayoutMatchesOneRankForTwentyEstSteps) {
   SharedData data;
+  const Arch arch = GetParam();
   // The reference: the same run on this rank alone.
-  Trainer reference(config(data.dir(), {"output.dir=" + data.dir() + "/ref" + std::to_string(world_rank())}),
+  Trainer reference(config(data.dir(), {"output.dir=" + data.dir() + "/ref" + std::to_string(world_rank())}, arch),
                     MPI_COMM_SELF);
   reference.run();
   for (int tp : layouts()) {
     // Even batch shares: the balancer's timing-driven shares would change the order of the gradient sums from
     // run to run, and AdamW magnifies rounding in near-zero gradients.
-    Trainer parallel(config(data.dir(), {"parallel.tp=" + std::to_string(tp), "parallel.balance=false"}),
+    Trainer parallel(config(data.dir(), {"parallel.tp=" + std::to_string(tp), "parallel.balance=false"}, arch),
                      MPI_COMM_WORLD);
     parallel.run();
     expect_same_training(parallel, reference,
@@ -118,13 +132,13 @@ TEST(ParallelTraining, EveryLayoutMatchesOneRankForTwentyEstSteps) {
 }
 
 // Straight through against stopped at `stop` and resumed: losses and parameters to the last bit.
-void expect_exact_resume(const SharedData& data, int tp, int stop, const std::string& name) {
+void expect_exact_resume(const SharedData& data, int tp, int stop, const std::string& name, Arch arch) {
   const std::vector<std::string> common = {"parallel.tp=" + std::to_string(tp), "parallel.balance=false",
                                            "output.trace=false"};
   auto with = [&](const std::string& dir, std::vector<std::string> extra) {
     extra.insert(extra.end(), common.begin(), common.end());
     extra.push_back("output.dir=" + data.dir() + "/" + dir);
-    return config(data.dir(), extra);
+    return config(data.dir(), extra, arch);
   };
   Trainer straight(with(name + "_straight", {}), MPI_COMM_WORLD);
   straight.run();
@@ -139,41 +153,48 @@ void expect_exact_resume(const SharedData& data, int tp, int stop, const std::st
   EXPECT_EQ(second.model().gather_params(), straight.model().gather_params()) << name;
 }
 
-TEST(Checkpoints, ResumeIsExactOnEveryLayoutMidStageAndAcrossABoundary) {
+TEST_P(ByArch, ResumeIsExactOnEveryLayoutMidStageAndAcrossABoundary) {
   SharedData data;
   for (int tp : layouts()) {
     // 20 steps of gpt2-est: stage 2 runs steps 4..12 (0-based 4 to 13); stopping at 7 resumes mid-stage and the
     // rest crosses into stage 3; stopping at 4 resumes right at a boundary.
-    expect_exact_resume(data, tp, 7, "tp" + std::to_string(tp) + "_mid");
-    expect_exact_resume(data, tp, 4, "tp" + std::to_string(tp) + "_boundary");
+    expect_exact_resume(data, tp, 7, "tp" + std::to_string(tp) + "_mid", GetParam());
+    expect_exact_resume(data, tp, 4, "tp" + std::to_string(tp) + "_boundary", GetParam());
   }
 }
 
-TEST(Checkpoints, EveryLayoutWritesWithCollectiveIo) {
+TEST_P(ByArch, EveryLayoutWritesCheckpointsWithCollectiveIo) {
   SharedData data;
+  ModelShape s = test::small_shape(2, 4, 16);
+  if (GetParam() == Arch::llama) {
+    s.arch = Arch::llama;
+    s.n_kv_head = 2;
+    s.mlp_hidden = 24;
+    s.tie_embeddings = false;
+  }
   for (int tp : layouts()) {
     ProcessGrid grid(MPI_COMM_WORLD, tp);
-    const ModelShape s = test::small_shape(2, 4, 16);
-    GPT2 model(s, 2, 4, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
-    model.init_random(1);
-    AdamW optimizer(model.layout(), {});
+    const TensorParallel share{{grid.tp_rank(), grid.tp_size()}, &grid.tp()};
+    const auto model = make_model(s, 2, 4, share);
+    model->init_random(1);
+    AdamW optimizer(model->layout(), {});
     const std::string path = checkpoint_path(data.dir(), tp);
-    EXPECT_TRUE(save_checkpoint(path, model, optimizer, TrainingState{}, grid)) << "tp " << tp;
-    GPT2 back(s, 2, 4, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
-    AdamW back_opt(back.layout(), {});
-    load_checkpoint(path, back, back_opt, grid);
-    EXPECT_EQ(back.gather_params(), model.gather_params()) << "tp " << tp;
+    EXPECT_TRUE(save_checkpoint(path, *model, optimizer, TrainingState{}, grid)) << "tp " << tp;
+    const auto back = make_model(s, 2, 4, share);
+    AdamW back_opt(back->layout(), {});
+    load_checkpoint(path, *back, back_opt, grid);
+    EXPECT_EQ(back->gather_params(), model->gather_params()) << "tp " << tp;
   }
 }
 
-TEST(Checkpoints, AnotherTensorParallelLayoutResumesWithTheSameNextLoss) {
+TEST_P(ByArch, AnotherTensorParallelLayoutResumesWithTheSameNextLoss) {
   if (world_size() != 2) GTEST_SKIP() << "a TP=2 layout against one rank";
   SharedData data;
   auto cfg = [&](const std::string& dir, int tp, std::vector<std::string> extra) {
     extra.push_back("parallel.tp=" + std::to_string(tp));
     extra.push_back("parallel.balance=false");
     extra.push_back("output.dir=" + data.dir() + "/" + dir);
-    return config(data.dir(), extra);
+    return config(data.dir(), extra, GetParam());
   };
   // Saved on TP=2: the next step on TP=2, and on one rank alone (each rank its own copy of the checkpoint).
   Trainer saver(cfg("from_tp2", 2, {"train.stop_after=9"}), MPI_COMM_WORLD);
@@ -267,6 +288,9 @@ TEST(ParallelTraining, BalancerShiftsBatchShareFromASlowRank) {
   // Different shares sum the gradient in a different order: the same mathematics, rounded differently.
   expect_same_losses(balanced, unbalanced, "balanced against unbalanced");
 }
+
+INSTANTIATE_TEST_SUITE_P(Arch, ByArch, ::testing::Values(Arch::gpt2, Arch::llama),
+                         [](const ::testing::TestParamInfo<Arch>& info) { return std::string(arch_name(info.param)); });
 
 }  // namespace
 }  // namespace est

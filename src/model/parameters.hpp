@@ -43,7 +43,7 @@ struct ParamSpec {
   std::vector<int64_t> shape;  // this rank's shape as stored, the layer dimension first for per-layer tensors
   bool transposed = false;     // stored as the transpose of the reference implementation's tensor
   bool per_layer = false;
-  std::vector<Units> blocks;   // a sharded tensor's row blocks, in order; empty: replicated
+  std::vector<Units> blocks = {};  // a sharded tensor's row blocks, in order; empty: replicated
   int64_t size = 0;
   int64_t offset = 0;
 
