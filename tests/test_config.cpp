@@ -153,6 +153,19 @@ TEST(Config, RejectsASeedOfMoreThan64Bits) {
   EXPECT_EQ(load_config(largest.path).init_seed(), 18446744073709551615ull);
 }
 
+TEST(Config, ModelFilesAreTheArchitecturesOwnFormat) {
+  TempConfig gpt2("model:\n  init: llmc:gpt2.bin\n");
+  EXPECT_EQ(load_config(gpt2.path).init_llmc_path(), "gpt2.bin");
+  TempConfig llama("model:\n  arch: llama\n  n_embd: 96\n  n_head: 6\n  init: llama2c:stories.bin\n");
+  const Config c = load_config(llama.path);
+  EXPECT_TRUE(c.init_from_llama2c());
+  EXPECT_EQ(c.init_llama2c_path(), "stories.bin");
+  EXPECT_EQ(c.init_seed(), c.train.seed);
+  expect_error("model:\n  init: llama2c:stories.bin\n", {}, "model.init");
+  expect_error("model:\n  arch: llama\n  n_embd: 96\n  n_head: 6\n  init: llmc:gpt2.bin\n", {}, "model.init");
+  expect_error("model:\n  arch: llama\n  n_embd: 96\n  n_head: 6\n  init: 'llama2c:'\n", {}, "model.init");
+}
+
 TEST(Config, DefaultStrataComeFromTheModelNotTheLayoutAndMustFitIt) {
   TempConfig c("model:\n  n_head: 12\n  n_embd: 96\n");
   for (int tp : {1, 2, 4}) EXPECT_EQ(load_config(c.path, {"parallel.tp=" + std::to_string(tp)}).est_strata(), 4);

@@ -28,6 +28,7 @@
 #include "train/flops_report.hpp"
 #include "train/memory_plan.hpp"
 #include "train/runtime.hpp"
+#include "train/sample.hpp"
 #include "train/step.hpp"
 #include "train/stop_request.hpp"
 #include "train/trainer.hpp"
@@ -139,6 +140,21 @@ int run(int argc, char** argv) {
   prepare->add_option("--out", out_dir, "Output directory")->required();
   prepare->add_option("--val-fraction", val_fraction, "Fraction of the text held out for validation");
 
+  est::SampleRequest sample_request;
+  auto* sample = app.add_subcommand("sample", "Continue a prompt with a model file (llm.c's GPT-2 or llama2.c's Llama)");
+  sample->add_option("--model", sample_request.model, "model.bin (llm.c or llama2.c format)")->required();
+  sample->add_option("--prompt", sample_request.prompt,
+                     "Text for a byte-level model (vocabulary 256), else token ids separated by spaces")
+      ->required();
+  sample->add_option("--tokens", sample_request.tokens, "Tokens to generate (default 128)")
+      ->check(CLI::NonNegativeNumber);
+  sample->add_option("--temperature", sample_request.temperature, "Softmax temperature; 0: greedy (default 1)")
+      ->check(CLI::NonNegativeNumber);
+  sample->add_option("--seed", sample_request.seed, "Seed of the draws (default 1337)");
+  sample->add_option("--tokenizer", sample_request.tokenizer, "llm.c tokenizer file (gpt2_tokenizer.bin) to decode with");
+  sample->add_option("--logits", sample_request.logits,
+                     "Write the prompt's logits, (positions, vocab_size) float32, to this .npy file");
+
   std::string inspect_path;
   bool verify = false;
   auto* inspect = app.add_subcommand("inspect", "Describe an est HDF5 file: a trace or a checkpoint");
@@ -217,6 +233,13 @@ int run(int argc, char** argv) {
     return or_abort([&] {
       const auto j = est::run_bench(cfg, bench_steps);
       if (world_rank() == 0) std::printf("%s\n", j.dump(2).c_str());
+    });
+  }
+  if (*sample) {
+    kokkos.emplace(est::resolve_threads(0));
+    est::configure_runtime(est::RuntimeConfig{});
+    return agreed([&] {
+      if (world_rank() == 0) est::run_sample(sample_request, stdout);
     });
   }
   if (*inspect) {

@@ -215,6 +215,27 @@ void validate_architecture(const Reader& r, Arch arch) {
   r.require(m.rope_theta > 1, "model.rope_theta", "must be > 1");
 }
 
+// A seed, or a model file of the architecture's own format.
+void validate_init(const Reader& r, Arch arch) {
+  const Config& c = r.cfg;
+  if (c.init_from_llmc() || c.init_from_llama2c()) {
+    const bool llmc = c.init_from_llmc();
+    r.require(!(llmc ? c.init_llmc_path() : c.init_llama2c_path()).empty(), "model.init",
+              llmc ? "llmc: needs a path" : "llama2c: needs a path");
+    r.require(!llmc || arch == Arch::gpt2, "model.init",
+              "llmc: files hold GPT-2 models; a Llama (model.arch: llama) starts from llama2c:PATH");
+    r.require(llmc || arch == Arch::llama, "model.init",
+              "llama2c: files hold Llama models (model.arch: llama); GPT-2 starts from llmc:PATH");
+    return;
+  }
+  if (c.model.init.empty()) return;
+  const bool digits = std::all_of(c.model.init.begin(), c.model.init.end(), ::isdigit);
+  r.require(digits, "model.init", "expected a seed (integer), llmc:PATH or llama2c:PATH, got '" + c.model.init + "'");
+  errno = 0;
+  std::strtoull(c.model.init.c_str(), nullptr, 10);
+  r.require(errno != ERANGE, "model.init", "the seed " + c.model.init + " does not fit in 64 bits");
+}
+
 void validate(const Reader& r) {
   const Config& c = r.cfg;
   Arch arch = Arch::gpt2;
@@ -233,14 +254,7 @@ void validate(const Reader& r) {
             "must be >= model.seq_len (" + std::to_string(c.model.seq_len) + ")");
   r.require(c.model.vocab_size >= 2 && c.model.vocab_size <= 65536, "model.vocab_size",
             "must be in [2, 65536] (tokens are uint16)");
-  if (!c.model.init.empty() && !c.init_from_llmc()) {
-    const bool digits = std::all_of(c.model.init.begin(), c.model.init.end(), ::isdigit);
-    r.require(digits, "model.init", "expected a seed (integer) or llmc:PATH, got '" + c.model.init + "'");
-    errno = 0;
-    std::strtoull(c.model.init.c_str(), nullptr, 10);
-    r.require(errno != ERANGE, "model.init", "the seed " + c.model.init + " does not fit in 64 bits");
-  }
-  r.require(!c.init_from_llmc() || !c.init_llmc_path().empty(), "model.init", "llmc: needs a path");
+  validate_init(r, arch);
   const auto& t = c.train;
   r.require(t.batch_size >= 1, "train.batch_size", "must be >= 1");
   r.require(t.steps >= 1, "train.steps", "must be >= 1");
@@ -335,7 +349,9 @@ Config read_config(YAML::Node root, const std::string& path, const std::vector<s
 
 }  // namespace
 
-uint64_t Config::init_seed() const { return model.init.empty() || init_from_llmc() ? train.seed : std::stoull(model.init); }
+uint64_t Config::init_seed() const {
+  return model.init.empty() || init_from_llmc() || init_from_llama2c() ? train.seed : std::stoull(model.init);
+}
 
 int Config::est_strata() const {
   if (est.strata > 0) return est.strata;

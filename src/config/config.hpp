@@ -27,7 +27,8 @@ struct ModelConfig {
   int seq_len = 1024;      // training context T
   int max_seq_len = 0;     // rows of wpe; 0 means seq_len
   int vocab_size = 50257;
-  // "" (random, seeded by train.seed), a decimal seed, or "llmc:PATH" (an llm.c model file).
+  // "" (random, seeded by train.seed), a decimal seed, "llmc:PATH" (an llm.c model file: GPT-2) or
+  // "llama2c:PATH" (a llama2.c one: Llama).
   std::string init;
 };
 
@@ -78,7 +79,7 @@ struct ParallelConfig {
 
 struct OutputConfig {
   std::string dir;         // default runs/<config file stem>
-  bool save_model = true;  // llm.c model file <dir>/model.bin at the end
+  bool save_model = true;  // <dir>/model.bin at the end: llm.c's format for GPT-2, llama2.c's for Llama
   int checkpoint_every = 0;  // HDF5 checkpoint every N steps (0: only when stopping early, and last under --resume auto)
   int keep = 3;              // checkpoints kept (the newest)
   bool trace = true;         // <dir>/trace.h5, one row per step
@@ -106,6 +107,8 @@ struct Config {
   // Model init parsed from model.init.
   bool init_from_llmc() const { return model.init.rfind("llmc:", 0) == 0; }
   std::string init_llmc_path() const { return model.init.substr(5); }
+  bool init_from_llama2c() const { return model.init.rfind("llama2c:", 0) == 0; }
+  std::string init_llama2c_path() const { return model.init.substr(8); }
   uint64_t init_seed() const;
   uint64_t est_seed() const { return est.seed >= 0 ? static_cast<uint64_t>(est.seed) : train.seed; }
   // The strata of the draws. Default: the largest power of two up to 8 that divides the head units (model.n_head,

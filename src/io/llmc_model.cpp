@@ -137,6 +137,12 @@ Header header_for(const ModelShape& s) {
 
 }  // namespace
 
+bool has_llmc_magic(const std::string& path) {
+  int32_t magic = 0;
+  std::ifstream in(path, std::ios::binary);
+  return in.read(reinterpret_cast<char*>(&magic), sizeof magic) && magic == kMagic;
+}
+
 ModelShape read_llmc_header(const std::string& path) {
   std::ifstream in;
   return open_model(path, in);

@@ -9,6 +9,10 @@
 
 namespace est {
 
+// Whether `path` starts with llm.c's model magic (false too when it cannot be read): how a model file of
+// unknown format is told from a llama2.c one, whose first field is a width.
+bool has_llmc_magic(const std::string& path);
+
 // The shape in the header of `path`, after checking magic, version, sizes and that the file holds exactly
 // the parameters the header promises. Throws InputError naming the header field.
 ModelShape read_llmc_header(const std::string& path);

@@ -36,7 +36,10 @@
 // | /@library_versions  | string  | scalar | HDF5, Kokkos, GEMM backend, MPI                                  |
 // | /@ranks, /@tp, /@dp | int32   | scalar | process grid: ranks = tp x dp                                    |
 // | /@n_layer           | int32   | scalar | L                                                                |
-// | /@n_head, /@n_embd  | int32   | scalar | attention heads per layer, model width                           |
+// | /@n_head, /@n_embd  | int32   | scalar | attention (query) heads per layer, model width                   |
+// | /@arch              | string  | scalar | gpt2 or llama                                                    |
+// | /@n_kv_head         | int32   | scalar | key/value heads per layer (n_head for GPT-2)                     |
+// | /@mlp_hidden        | int32   | scalar | MLP neurons per layer                                            |
 // | /@created           | string  | scalar | ISO 8601 UTC time the file was created (a resume keeps it)       |
 //
 // Strings are variable-length UTF-8. A resumed run keeps the root attributes of the run that created the file.
@@ -182,12 +185,14 @@ void write_root_attributes(hid_t file, const TraceMetadata& meta, const std::str
       {"host", meta.host},
       {"flops_convention", meta.flops_convention},
       {"library_versions", meta.library_versions},
+      {"arch", meta.arch},
       {"created", iso_utc_now()},
   };
   for (const auto& [name, value] : strings) h5::write_attribute(file, name, value, path);
   const std::pair<const char*, int> ints[] = {
       {"format_version", kFormatVersion}, {"ranks", meta.ranks}, {"tp", meta.tp}, {"dp", meta.dp},
       {"n_layer", meta.n_layer}, {"n_head", meta.n_head}, {"n_embd", meta.n_embd},
+      {"n_kv_head", meta.n_kv_head}, {"mlp_hidden", meta.mlp_hidden},
   };
   for (const auto& [name, value] : ints) h5::write_attribute(file, name, value, H5T_NATIVE_INT32, path);
 }

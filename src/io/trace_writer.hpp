@@ -17,7 +17,10 @@ struct TraceMetadata {
   std::string flops_convention;
   std::string library_versions;  // e.g. "HDF5 1.10.8; Kokkos 3.4.1; oneDNN 2.6.3; Open MPI 4.1.4"
   int ranks = 1, tp = 1, dp = 1;
-  int n_layer = 1, n_head = 1, n_embd = 1;  // the model shape, for analysis of the per-layer counts
+  // The model, for analysis of the per-layer counts: architecture, layers, query and key/value heads, width,
+  // MLP neurons.
+  std::string arch = "gpt2";
+  int n_layer = 1, n_head = 1, n_kv_head = 1, n_embd = 1, mlp_hidden = 4;
 };
 
 struct TraceRow {

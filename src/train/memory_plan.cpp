@@ -34,7 +34,8 @@ bool samples_subnetworks(const Config& cfg) {
 // Host copies during a checkpoint (this rank's parameters and moments) or while the model file is written or
 // read (the whole model, twice; three times when it is read, with the device copy): the largest of them.
 int64_t staging_bytes(const Config& cfg, int64_t local_params_bytes, int64_t full_params_bytes) {
-  return std::max(3 * local_params_bytes, (cfg.init_from_llmc() ? 3 : 2) * full_params_bytes);
+  const bool reads_model = cfg.init_from_llmc() || cfg.init_from_llama2c();
+  return std::max(3 * local_params_bytes, (reads_model ? 3 : 2) * full_params_bytes);
 }
 
 // MPI's all-reduce temporaries are at most the message: the gradient across replicas, a (B*T, C) activation

@@ -21,6 +21,7 @@
 #include "io/checkpoint.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/io_error.hpp"
+#include "io/llama2c_model.hpp"
 #include "io/llmc_model.hpp"
 #include "io/trace_writer.hpp"
 #include "parallel/failure_agreement.hpp"
@@ -75,9 +76,12 @@ TraceMetadata trace_metadata(const Config& cfg, const ProcessGrid& grid, const M
   m.ranks = grid.world_size();
   m.tp = grid.tp_size();
   m.dp = grid.dp_size();
+  m.arch = arch_name(shape.arch);
   m.n_layer = shape.n_layer;
   m.n_head = shape.n_head;
+  m.n_kv_head = shape.kv_heads();
   m.n_embd = shape.n_embd;
+  m.mlp_hidden = shape.neurons();
   return m;
 }
 
@@ -136,11 +140,20 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
       throw InputError(cfg_.init_llmc_path(), "max_seq_len",
                        "is " + std::to_string(shape.max_seq_len) + ", shorter than model.seq_len " + std::to_string(T));
   }
+  if (cfg_.init_from_llama2c()) {
+    // The file's seq_len is its context, kept when the model is saved; the rest must agree with the config.
+    shape.max_seq_len = read_llama2c_header(cfg_.init_llama2c_path()).max_seq_len;
+    if (shape.max_seq_len < T)
+      throw InputError(cfg_.init_llama2c_path(), "seq_len",
+                       "is " + std::to_string(shape.max_seq_len) + ", shorter than model.seq_len " + std::to_string(T));
+  }
   memory_plan_ = plan_memory(cfg_, shape, RankLayout{grid_->tp_size(), dp, max_share});
   require_fits(memory_plan_, grid_->world_mpi());
   model_ = make_model(shape, max_share, T, TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
   if (cfg_.init_from_llmc())
     load_llmc_model(cfg_.init_llmc_path(), *model_);
+  else if (cfg_.init_from_llama2c())
+    load_llama2c_model(cfg_.init_llama2c_path(), *model_);
   else
     model_->init_random(cfg_.init_seed());
   optimizer_ = std::make_unique<AdamW>(model_->layout(), adamw_config(cfg_));
@@ -368,8 +381,9 @@ int64_t Trainer::tokens_per_step() const { return int64_t(cfg_.train.batch_size)
 void Trainer::announce() const {
   const ModelShape& shape = model_->shape();
   const auto& t = cfg_.train;
-  std::printf("est: GPT-2 L=%d H=%d C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n", shape.n_layer,
-              shape.n_head, shape.n_embd, cfg_.model.seq_len, shape.vocab_size, ParameterLayout(shape).total / 1e6,
+  std::printf("est: %s L=%d H=%d%s C=%d T=%d V=%d (%.2fM parameters), batch %d, %d steps\n",
+              shape.arch == Arch::llama ? "Llama" : "GPT-2", shape.n_layer, shape.n_head,
+              shape.kv_heads() == shape.n_head ? "" : (" KV=" + std::to_string(shape.kv_heads())).c_str(), shape.n_embd, cfg_.model.seq_len, shape.vocab_size, ParameterLayout(shape).total / 1e6,
               t.batch_size, t.steps);
   std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
               gemm::backend_name(gemm::current_backend()), threads_);
@@ -577,6 +591,7 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   s["checkpoint_seconds"] = checkpoint_seconds_;
   s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
   s["inactive"] = cfg_.est.inactive;
+  s["arch"] = arch_name(shape.arch);
   s["parameters"] = ParameterLayout(shape).total;
   s["threads"] = threads_;
   s["kokkos"] = kokkos_description();
@@ -645,7 +660,8 @@ nlohmann::json Trainer::finish_outputs(const RunState& run, int64_t end_step) {
   if (cfg_.output.save_model) {
     const std::vector<float> params = model_->gather_params();  // a collective over each tensor-parallel group
     const std::string file = cfg_.output.dir + "/model.bin";
-    if (lead) write_rank0(file, "writing the model", [&] { save_llmc_model(file, model_->shape(), params); });
+    const auto save = model_->shape().arch == Arch::llama ? save_llama2c_model : save_llmc_model;
+    if (lead) write_rank0(file, "writing the model", [&] { save(file, model_->shape(), params); });
   }
   const std::string summary_file = cfg_.output.dir + "/summary.json";
   if (lead)
