@@ -75,10 +75,10 @@ TEST(Flops, FullModelExecutesTheFullCount) {
   }
 }
 
-// The number on the file's `# expected_saving_gpt2_124m: X` line.
-double documented_saving(const std::string& path) {
+// The number on the file's `# expected_saving_<model>: X` line.
+double documented_saving(const std::string& path, const std::string& model = "gpt2_124m") {
   std::ifstream in(path);
-  const std::string tag = "# expected_saving_gpt2_124m:";
+  const std::string tag = "# expected_saving_" + model + ":";
   for (std::string line; std::getline(in, line);) {
     if (line.rfind(tag, 0) == 0) return std::stod(line.substr(tag.size()));
   }
@@ -103,6 +103,55 @@ TEST(Flops, Gpt2EstScheduleSavesTheDocumentedFraction) {
   EXPECT_NEAR(f.stages[1].flops / f.stages[1].flops_full, 171638784.0 / 266010624.0, 1e-12);
   EXPECT_EQ(f.stages[2].flops, f.stages[2].flops_full);
   EXPECT_DOUBLE_EQ(f.flops, f.stages[0].flops + f.stages[1].flops + f.stages[2].flops);
+}
+
+ModelShape tinyllama() {
+  ModelShape s = shape(22, 32, 2048, 32000);
+  s.arch = Arch::llama;
+  s.n_kv_head = 4;
+  s.mlp_hidden = 5632;
+  s.tie_embeddings = false;
+  return s;
+}
+
+// GQA's k and v count the key/value heads the query heads read; SwiGLU counts three GEMMs.
+TEST(Flops, LlamaLayerCountsItsKeyValueHeadsAndThreeMlpGemms) {
+  const ModelShape s = tinyllama();
+  // Per token forward, T = 2048, d = 64: QKV 2*2048*(32+2*4)*64 = 10,485,760; projection 2*2048*2048 =
+  // 8,388,608; MLP 6*2048*5632 = 69,206,016; attention core 2*2048*2048 = 8,388,608: 96,468,992 per layer.
+  // LM head 2*2048*32000 = 131,072,000.
+  const double full = 131072000.0 + 22 * 96468992.0;
+  EXPECT_DOUBLE_EQ(step_flops(s, 2048, 1, Subnetwork::full(s)).full, 3 * full);
+  // Two whole KV groups (16 query heads over 2 KV heads) and half the neurons: half of every GEMM.
+  Subnetwork groups = Subnetwork::full(s);
+  for (LayerSelection& l : groups.layers) {
+    l.heads = range(16);
+    l.neurons = range(2816);
+  }
+  EXPECT_DOUBLE_EQ(step_flops(s, 2048, 1, groups).executed, 3 * (131072000.0 + 22 * 96468992.0 / 2));
+  // The same 16 query heads drawn one by one from all four groups read all four KV heads.
+  Subnetwork queries = groups;
+  for (LayerSelection& l : queries.layers) {
+    l.heads.clear();
+    for (int g = 0; g < 4; ++g)
+      for (int h = 0; h < 4; ++h) l.heads.push_back(8 * g + h);
+  }
+  const double more_kv = 2.0 * 2048 * 2 * (4 - 2) * 64;  // k and v of two more KV heads
+  EXPECT_DOUBLE_EQ(step_flops(s, 2048, 1, queries).executed, step_flops(s, 2048, 1, groups).executed + 3 * 22 * more_kv);
+}
+
+TEST(Flops, TinyLlamaEstScheduleSavesTheDocumentedFraction) {
+  const std::string path = EST_SOURCE_DIR "/schedules/tinyllama-est.yaml";
+  const ModelShape s = tinyllama();
+  const SubnetworkSampler sampler(s, 1337, LayerScaling::none, 4);
+  const ScheduleFlops f = schedule_flops(s, 2048, 8 * 2048, load_schedule(path), sampler, 10000);
+  EXPECT_NEAR(f.saving(), documented_saving(path, "tinyllama_1_1b"), 0.01);
+  EXPECT_NEAR(f.saving(), 0.25, 0.005);
+  // Stage 2 runs every layer on half the KV groups and neurons: (LM head + 22 half layers) / full.
+  EXPECT_NEAR(f.stages[1].flops / f.stages[1].flops_full, (131072000.0 + 11 * 96468992.0) / (131072000.0 + 22 * 96468992.0),
+              1e-12);
+  EXPECT_EQ(f.stages[1].heads, 16);
+  EXPECT_DOUBLE_EQ(f.stages[1].kv_heads, 2);
 }
 
 TEST(Flops, FullScheduleSavesNothing) {

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "est/sampler.hpp"
+#include "model/architectures.hpp"
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
 #include "reference_gpt2.hpp"
@@ -21,7 +22,7 @@ struct Batch {
   std::vector<int> tokens, targets;
 };
 
-Batch batch_for(const GPT2& m, unsigned seed) {
+Batch batch_for(const Model& m, unsigned seed) {
   const int BT = m.batch_size() * m.seq_len(), V = m.shape().vocab_size;
   Batch b{std::vector<int>(BT), std::vector<int>(BT)};
   for (int i = 0; i < BT; ++i) {
@@ -32,7 +33,7 @@ Batch batch_for(const GPT2& m, unsigned seed) {
 }
 
 // Random weights of GPT-2-like size plus noise, so every path carries a measurable gradient.
-void init_noisy(GPT2& m, unsigned seed) {
+void init_noisy(Model& m, unsigned seed) {
   m.init_random(seed);
   auto p = test::to_host(m.params());
   const auto noise = test::randn(p.size(), seed + 100, 0.2f);
@@ -235,9 +236,10 @@ TEST(Subnetwork, FullScheduleReproducesThePlainModelBitForBit) {
 
 // Distance of the mean over draws of a sampled block's output from the full block's, relative to the size of
 // the full block's contribution to the residual stream.
-double unbiasedness_error(bool mlp, bool keep_scale) {
-  const ModelShape s = small_shape(1);
-  GPT2 m(s, 2, 4);
+double unbiasedness_error(bool mlp, bool keep_scale, const ModelShape& s = small_shape(1),
+                          HeadUnit unit = HeadUnit::kv_group) {
+  const auto owned = make_model(s, 2, 4);
+  Model& m = *owned;
   init_noisy(m, 21);
   const Batch b = batch_for(m, 1);
   m.set_batch(b.tokens.data(), b.targets.data());
@@ -255,7 +257,7 @@ double unbiasedness_error(bool mlp, bool keep_scale) {
 
   StageSpec stage;
   (mlp ? stage.p_mlp : stage.p_heads) = 0.5;
-  const SubnetworkSampler sampler(s, 3, LayerScaling::none);
+  const SubnetworkSampler sampler(s, 3, LayerScaling::none, 1, unit);
   const int draws = 3000;
   std::vector<double> mean(after.size(), 0.0);
   for (int step = 0; step < draws; ++step) {
@@ -280,6 +282,25 @@ TEST(Subnetwork, SampledAttentionIsUnbiasedOnlyWithInverseScaling) {
 TEST(Subnetwork, SampledMlpIsUnbiasedOnlyWithInverseScaling) {
   EXPECT_LT(unbiasedness_error(true, true), 0.03);
   EXPECT_GT(unbiasedness_error(true, false), 0.2);
+}
+
+// A Llama of 8 query heads over 4 KV heads: KV-group and query-head draws of attention, and SwiGLU neurons.
+ModelShape llama_layer() {
+  ModelShape s = test::small_shape(1, 8, 32, 128);
+  s.arch = Arch::llama;
+  s.n_kv_head = 4;
+  s.mlp_hidden = 48;
+  s.tie_embeddings = false;
+  return s;
+}
+
+TEST(Subnetwork, LlamaSampledBlocksAreUnbiasedOnlyWithInverseScaling) {
+  for (HeadUnit unit : {HeadUnit::kv_group, HeadUnit::query}) {
+    EXPECT_LT(unbiasedness_error(false, true, llama_layer(), unit), 0.03) << int(unit);
+    EXPECT_GT(unbiasedness_error(false, false, llama_layer(), unit), 0.2) << int(unit);
+  }
+  EXPECT_LT(unbiasedness_error(true, true, llama_layer()), 0.03);
+  EXPECT_GT(unbiasedness_error(true, false, llama_layer()), 0.2);
 }
 
 // Which parameter entries the current subnetwork trains, read off its active layout.

@@ -19,7 +19,7 @@ from .scaling import Study
 from .trace import Trace
 
 FORMATS = {
-    "steps": "{:d}", "ranks": "{:d}", "tokens": "{:d}", "final train loss": "{:.4f}", "final val loss": "{:.4f}",
+    "architecture": "{}", "steps": "{:d}", "ranks": "{:d}", "tokens": "{:d}", "final train loss": "{:.4f}", "final val loss": "{:.4f}",
     "training FLOPs": "{:.4e}", "FLOPs saved vs full model": "{:.2%}", "training time (s)": "{:.4f}",
     "mean step time (s)": "{:.6f}", "tokens/s": "{:.1f}", "mean imbalance": "{:.4f}",
     "FLOPs saved vs baseline": "{:.2%}", "time saved vs baseline": "{:.2%}",

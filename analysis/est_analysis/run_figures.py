@@ -18,6 +18,7 @@ def run_figures(trace, baseline=None):
     seconds = train_seconds(trace)
     val = final_val_loss(trace)
     figures = {
+        "architecture": trace.arch,
         "steps": int(trace["step"][-1]),
         "ranks": trace.ranks,
         "tokens": int(trace["tokens"][-1]),

@@ -11,6 +11,8 @@ from pathlib import Path
 from .errors import AnalysisError
 
 ROWS = [
+    ("architecture", "arch", "{}"),
+    ("parameters", "parameters", "{:,d}"),
     ("final train loss", "final_train_loss", "{:.4f}"),
     ("final val loss", "final_val_loss", "{:.4f}"),
     ("steps", "steps", "{:d}"),

@@ -14,6 +14,9 @@ DATASETS = ("step", "stage", "active_layers", "active_heads", "active_neurons", 
             "dp_bytes", "tp_bytes")
 # The model shape, for the parameter counts of the active heads and neurons.
 SHAPE = ("n_head", "n_embd")
+# Written since Llama; a trace from before is GPT-2's, whose values these are.
+OPTIONAL_SHAPE = {"arch": lambda shape: "gpt2", "n_kv_head": lambda shape: shape["n_head"],
+                  "mlp_hidden": lambda shape: 4 * shape["n_embd"]}
 
 
 def trace_path(path):
@@ -38,6 +41,12 @@ class Trace:
                 self._check_kind(f)
                 self.data = {key: self._dataset(f, key) for key in DATASETS}
                 self.shape = {key: self._int_attribute(f, key) for key in SHAPE}
+                for key, default in OPTIONAL_SHAPE.items():
+                    value = f.attrs.get(key)
+                    if value is None:
+                        value = default(self.shape)
+                    self.shape[key] = value.decode() if isinstance(value, bytes) else (
+                        value if isinstance(value, str) else int(value))
         except OSError as e:
             raise AnalysisError(self.path, None, f"not a readable HDF5 file ({e})")
         # A running job's datasets may be caught mid-append: the rows every dataset holds.
@@ -68,6 +77,10 @@ class Trace:
 
     def __getitem__(self, key):
         return self.data[key]
+
+    @property
+    def arch(self):
+        return self.shape["arch"]
 
     @property
     def ranks(self):

@@ -62,7 +62,9 @@ json root_attributes(hid_t file, const std::string& path) {
   j["grid"] = {{"ranks", int_or_null(h5::read_int_attribute(file, "ranks", path))},
                {"tp", int_or_null(h5::read_int_attribute(file, "tp", path))},
                {"dp", int_or_null(h5::read_int_attribute(file, "dp", path))}};
-  j["n_layer"] = int_or_null(h5::read_int_attribute(file, "n_layer", path));
+  j["arch"] = string_or_null(h5::read_string_attribute(file, "arch", path));
+  for (const char* name : {"n_layer", "n_head", "n_kv_head", "n_embd", "mlp_hidden"})
+    j[name] = int_or_null(h5::read_int_attribute(file, name, path));
   j["config_first_line"] = first_line(h5::read_string_attribute(file, "config", path).value_or(""));
   return j;
 }
@@ -180,7 +182,13 @@ void print_trace(const json& j) {
   print_row("tokens", text(j["tokens"]));
   const json& g = j["grid"];
   print_row("grid", text(g["ranks"]) + " ranks = tp " + text(g["tp"]) + " x dp " + text(g["dp"]));
-  print_row("n_layer", text(j["n_layer"]));
+  // Traces from before Llama name no architecture: those are GPT-2's.
+  const std::string arch = j["arch"].is_null() ? "gpt2" : j["arch"].get<std::string>();
+  std::string model = arch + ", " + text(j["n_layer"]) + " layers, n_embd " + text(j["n_embd"]) + ", " +
+                      text(j["n_head"]) + " heads";
+  if (!j["n_kv_head"].is_null() && j["n_kv_head"] != j["n_head"]) model += " over " + text(j["n_kv_head"]) + " KV heads";
+  if (!j["mlp_hidden"].is_null()) model += ", " + text(j["mlp_hidden"]) + " MLP neurons";
+  print_row("model", model);
   std::string stages;
   for (const json& s : j["stages"])
     stages += (stages.empty() ? "" : ", ") + s["stage"].dump() + " from step " + s["first_step"].dump();

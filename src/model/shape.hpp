@@ -38,6 +38,14 @@ struct ModelShape {
   int group_size() const { return n_head / kv_heads(); }
 };
 
+// One line for reports, e.g. "llama, 22 layers, n_embd 2048, 32 heads over 4 KV heads, 5632 MLP neurons".
+inline std::string describe(const ModelShape& s) {
+  std::string d = std::string(arch_name(s.arch)) + ", " + std::to_string(s.n_layer) + " layers, n_embd " +
+                  std::to_string(s.n_embd) + ", " + std::to_string(s.n_head) + " heads";
+  if (s.kv_heads() != s.n_head) d += " over " + std::to_string(s.kv_heads()) + " KV heads";
+  return d + ", " + std::to_string(s.neurons()) + " MLP neurons";
+}
+
 // The first field of a shape read from a file that no model can have, and why; an empty field when there is none.
 struct ShapeProblem {
   std::string field, reason;

@@ -132,6 +132,7 @@ json simulate(const Config& cfg, const Cluster& cluster, const ScalingRequest& r
   for (const ScalingPoint& p : plan_scaling(cfg, request)) points.push_back(simulate_point(cfg, cluster, p));
   return {{"cluster", cluster.name},
           {"config", cfg.path},
+          {"model", describe(cfg.shape())},
           {"mode", to_string(request.mode)},
           {"points", points}};
 }
@@ -139,8 +140,9 @@ json simulate(const Config& cfg, const Cluster& cluster, const ScalingRequest& r
 std::string format_simulation(const json& sim) {
   std::string out;
   char line[240];
-  std::snprintf(line, sizeof line, "%s on %s, %s scaling\n", sim["config"].get<std::string>().c_str(),
-                sim["cluster"].get<std::string>().c_str(), sim["mode"].get<std::string>().c_str());
+  std::snprintf(line, sizeof line, "%s (%s) on %s, %s scaling\n", sim["config"].get<std::string>().c_str(),
+                sim["model"].get<std::string>().c_str(), sim["cluster"].get<std::string>().c_str(),
+                sim["mode"].get<std::string>().c_str());
   out += line;
   for (const json& p : sim["points"]) {
     std::snprintf(line, sizeof line, "\n%d node(s), %d ranks (tp %d x dp %d), batch %d (%.3g per dp rank)\n",

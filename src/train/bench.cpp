@@ -31,8 +31,9 @@ struct GemmShape {
 
 // The model's GEMMs as (tokens x out x in); the largest by FLOPs is the one the backend is measured at.
 GemmShape largest_gemm(const ModelShape& s, int64_t BT) {
-  const int64_t C = s.n_embd;
-  const std::array<GemmShape, 5> shapes = {{{BT, 3 * C, C}, {BT, C, C}, {BT, 4 * C, C}, {BT, C, 4 * C},
+  const int64_t C = s.n_embd, K = int64_t(s.kv_heads()) * s.head_size(), M = s.neurons();
+  const int64_t fc_out = s.arch == Arch::llama ? 2 * M : M;  // Llama's gate and up are one GEMM
+  const std::array<GemmShape, 5> shapes = {{{BT, C + 2 * K, C}, {BT, C, C}, {BT, fc_out, C}, {BT, C, M},
                                             {BT, s.padded_vocab_size, C}}};
   return *std::max_element(shapes.begin(), shapes.end(),
                            [](const GemmShape& a, const GemmShape& b) { return a.flops() < b.flops(); });
@@ -84,9 +85,11 @@ MemoryPlan bench_plan(const Config& cfg, const ModelShape& shape, int tp, int dp
   return plan;
 }
 
-// llm.c's training FLOPs per token (train_gpt2.cu gpt2_estimate_mfu): 6N + 6·L·C·T, N all parameters.
+// llm.c's training FLOPs per token (train_gpt2.cu gpt2_estimate_mfu): 6N + 6·L·C·T, N the parameters. An untied
+// embedding (Llama's) is a table lookup, not a GEMM, so it is left out of N.
 double llmc_flops_per_token(const ModelShape& s, int T) {
-  return 6.0 * double(ParameterLayout(s).total) + 6.0 * s.n_layer * s.n_embd * double(T);
+  const double lookup = s.tie_embeddings ? 0.0 : double(s.padded_vocab_size) * s.n_embd;
+  return 6.0 * (double(ParameterLayout(s).total) - lookup) + 6.0 * s.n_layer * s.n_embd * double(T);
 }
 
 struct Timed {
@@ -179,7 +182,8 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   nlohmann::json j;
   j["config"] = cfg.path;
   j["schedule"] = cfg.est.schedule;
-  j["shape"] = {{"n_layer", shape.n_layer}, {"n_head", shape.n_head}, {"n_embd", shape.n_embd},
+  j["shape"] = {{"arch", arch_name(shape.arch)}, {"n_kv_head", shape.kv_heads()}, {"mlp_hidden", shape.neurons()},
+                {"n_layer", shape.n_layer}, {"n_head", shape.n_head}, {"n_embd", shape.n_embd},
                 {"seq_len", T},             {"batch_size", B},        {"vocab_size", shape.vocab_size},
                 {"padded_vocab_size", shape.padded_vocab_size},       {"parameters", model.layout().total}};
   j["steps"] = steps;
@@ -192,7 +196,8 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["flops_per_step"] = reference.flops;
   j["flops_convention"] = kFlopsConvention;
   j["achieved_gflops"] = achieved;
-  j["achieved_gflops_formula"] = "llm.c: (6N + 6*L*C*T) * tokens / step time, N all parameters";
+  j["achieved_gflops_formula"] =
+      "llm.c: (6N + 6*L*C*T) * tokens / step time, N all parameters but an untied embedding's lookup table";
   const GemmShape g = largest_gemm(shape, BT);
   j["gemm_shape"] = {g.M, g.N, g.K};
   j["gemm_gflops"] = gemm_gflops;

@@ -7,11 +7,12 @@ from conftest import run_est
 
 ROOT = Path(__file__).resolve().parents[2]
 GPT2_EST = ROOT / "schedules" / "gpt2-est.yaml"
+TINYLLAMA_EST = ROOT / "schedules" / "tinyllama-est.yaml"
 
 
-def documented_saving():
-    text = GPT2_EST.read_text()
-    return float(re.search(r"^# expected_saving_gpt2_124m: ([0-9.]+)$", text, re.M).group(1))
+def documented_saving(schedule=GPT2_EST, model="gpt2_124m"):
+    text = schedule.read_text()
+    return float(re.search(rf"^# expected_saving_{model}: ([0-9.]+)$", text, re.M).group(1))
 
 
 def test_flops_on_gpt2_124m_matches_the_documented_saving():
@@ -24,6 +25,15 @@ def test_flops_on_gpt2_124m_matches_the_documented_saving():
     assert j["stages"][2]["ratio"] == 1.0
     assert abs(sum(s["flops"] for s in j["stages"]) - j["flops"]) < 1e-9 * j["flops"]
     assert abs(1 - j["flops"] / j["flops_full"] - j["saving"]) < 1e-12
+
+
+def test_flops_on_tinyllama_matches_the_documented_saving():
+    r = run_est("flops", "--config", ROOT / "configs" / "tinyllama-1.1b.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["schedule"].endswith("tinyllama-est.yaml")
+    assert abs(j["saving"] - documented_saving(TINYLLAMA_EST, "tinyllama_1_1b")) < 0.01
+    assert abs(j["saving"] - 0.25) < 0.005
 
 
 def test_flops_table_is_readable():
