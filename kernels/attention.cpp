@@ -107,28 +107,59 @@ void zero_columns(MatF m, int64_t c0, int64_t n) {
 
 }  // namespace
 
+namespace {
+
+// A product's operand: where head 0 of sequence 0 is, its leading dimension, and the strides from one head of
+// the batch to the next and from one sequence to the next.
+template <class F>
+struct Strided {
+  F* p;
+  int64_t ld, head_stride, seq_stride;
+};
+using Operand = Strided<const float>;
+using Result = Strided<float>;
+
+// One product for `heads` heads of each of `seqs` sequences: strided-batched over whichever of the two is larger,
+// a loop over the other. Backends run a batch one product per thread (oneDNN) or as one kernel (cuBLAS), so the
+// larger batch keeps them busy: a sampled layer may keep a single KV group, a micro-batch a single sequence.
+void each_head_and_sequence(Op ta, Op tb, int64_t M, int64_t N, int64_t K, float alpha, Operand a, Operand b,
+                            float beta, Result c, int64_t heads, int64_t seqs) {
+  if (seqs > heads) {
+    for (int64_t i = 0; i < heads; ++i)
+      gemm::sgemm_strided_batched(ta, tb, M, N, K, alpha, a.p + i * a.head_stride, a.ld, a.seq_stride,
+                                  b.p + i * b.head_stride, b.ld, b.seq_stride, beta,
+                                  c.p + i * c.head_stride, c.ld, c.seq_stride, seqs);
+    return;
+  }
+  for (int64_t s = 0; s < seqs; ++s)
+    gemm::sgemm_strided_batched(ta, tb, M, N, K, alpha, a.p + s * a.seq_stride, a.ld, a.head_stride,
+                                b.p + s * b.seq_stride, b.ld, b.head_stride, beta,
+                                c.p + s * c.seq_stride, c.ld, c.head_stride, heads);
+}
+
+}  // namespace
+
+// Layout: a qkv row holds query head h at column h*hs, key head g at (q + g)*hs, value head g at (q + kv + g)*hs;
+// att row b*q*T + h*T + t is query head h of sequence b at position t.
 void attention_forward(MatF atty, MatF att, CMatF qkv, int B, int T, const AttentionHeads& heads) {
   const std::vector<HeadBatch> batches = head_batches(heads);
   const int64_t W = qkv.extent(1), hs = head_size(heads, atty.extent(1), W), Cq = heads.q * hs, Ckv = heads.kv * hs;
-  const int64_t TT = int64_t(T) * T;
+  const int64_t TT = int64_t(T) * T, seq = int64_t(T) * W, maps = heads.q * TT, out = int64_t(T) * Cq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  for (int b = 0; b < B; ++b) {
-    const float* q = qkv.data() + int64_t(b) * T * W;
-    const float* k = q + Cq;
-    float* a = att.data() + int64_t(b) * heads.q * TT;
+  const float* q = qkv.data();
+  const float* k = q + Cq;
+  const float* v = k + Ckv;
+  for (const HeadBatch& hb : batches) {
+    const Operand qh{q + hb.h0 * hs, W, hb.step * hs, seq}, kh{k + hb.g0 * hs, W, hs, seq};
+    const Result ah{att.data() + hb.h0 * TT, T, hb.step * TT, maps};
     // preatt[h] = scale * q_h k_g^T
-    for (const HeadBatch& hb : batches)
-      gemm::sgemm_strided_batched(Op::N, Op::T, T, T, hs, scale, q + hb.h0 * hs, W, hb.step * hs, k + hb.g0 * hs,
-                                  W, hs, 0.0f, a + hb.h0 * TT, T, hb.step * TT, hb.count);
+    each_head_and_sequence(Op::N, Op::T, T, T, hs, scale, qh, kh, 0.0f, ah, hb.count, B);
   }
   softmax_causal_forward(att, T);
-  for (int b = 0; b < B; ++b) {
-    const float* v = qkv.data() + int64_t(b) * T * W + Cq + Ckv;
-    const float* a = att.data() + int64_t(b) * heads.q * TT;
-    float* y = atty.data() + int64_t(b) * T * Cq;
-    for (const HeadBatch& hb : batches)
-      gemm::sgemm_strided_batched(Op::N, Op::N, T, hs, T, 1.0f, a + hb.h0 * TT, T, hb.step * TT, v + hb.g0 * hs, W,
-                                  hs, 0.0f, y + hb.h0 * hs, Cq, hb.step * hs, hb.count);
+  for (const HeadBatch& hb : batches) {
+    const Operand ah{att.data() + hb.h0 * TT, T, hb.step * TT, maps}, vh{v + hb.g0 * hs, W, hs, seq};
+    const Result yh{atty.data() + hb.h0 * hs, Cq, hb.step * hs, out};
+    each_head_and_sequence(Op::N, Op::N, T, hs, T, 1.0f, ah, vh, 0.0f, yh, hb.count, B);
   }
 }
 
@@ -136,36 +167,27 @@ void attention_backward(MatF dqkv, MatF datt, CMatF datty, CMatF att, CMatF qkv,
                         const AttentionHeads& heads) {
   const std::vector<HeadBatch> batches = head_batches(heads);
   const int64_t W = qkv.extent(1), hs = head_size(heads, datty.extent(1), W), Cq = heads.q * hs, Ckv = heads.kv * hs;
-  const int64_t TT = int64_t(T) * T;
+  const int64_t TT = int64_t(T) * T, seq = int64_t(T) * W, maps = heads.q * TT, out = int64_t(T) * Cq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  for (int b = 0; b < B; ++b) {
-    const float* v = qkv.data() + int64_t(b) * T * W + Cq + Ckv;
-    const float* dy = datty.data() + int64_t(b) * T * Cq;
-    const float* a = att.data() + int64_t(b) * heads.q * TT;
-    float* da = datt.data() + int64_t(b) * heads.q * TT;
-    float* dv = dqkv.data() + int64_t(b) * T * W + Cq + Ckv;
+  const float *q = qkv.data(), *k = q + Cq, *v = k + Ckv;
+  float *dq = dqkv.data(), *dk = dq + Cq, *dv = dk + Ckv;
+  for (const HeadBatch& hb : batches) {
+    const Operand dyh{datty.data() + hb.h0 * hs, Cq, hb.step * hs, out}, vh{v + hb.g0 * hs, W, hs, seq};
+    const Operand ah{att.data() + hb.h0 * TT, T, hb.step * TT, maps};
+    const Result dah{datt.data() + hb.h0 * TT, T, hb.step * TT, maps};
     // datt = dy v^T ; dv = att^T dy, summed over the query heads of the kv head
-    for (const HeadBatch& hb : batches) {
-      gemm::sgemm_strided_batched(Op::N, Op::T, T, T, hs, 1.0f, dy + hb.h0 * hs, Cq, hb.step * hs, v + hb.g0 * hs,
-                                  W, hs, 0.0f, da + hb.h0 * TT, T, hb.step * TT, hb.count);
-      gemm::sgemm_strided_batched(Op::T, Op::N, T, hs, T, 1.0f, a + hb.h0 * TT, T, hb.step * TT, dy + hb.h0 * hs,
-                                  Cq, hb.step * hs, hb.accumulate ? 1.0f : 0.0f, dv + hb.g0 * hs, W, hs, hb.count);
-    }
+    each_head_and_sequence(Op::N, Op::T, T, T, hs, 1.0f, dyh, vh, 0.0f, dah, hb.count, B);
+    each_head_and_sequence(Op::T, Op::N, T, hs, T, 1.0f, ah, dyh, hb.accumulate ? 1.0f : 0.0f,
+                           {dv + hb.g0 * hs, W, hs, seq}, hb.count, B);
   }
   softmax_causal_backward(datt, att, T, scale);
-  for (int b = 0; b < B; ++b) {
-    const float* q = qkv.data() + int64_t(b) * T * W;
-    const float* k = q + Cq;
-    const float* da = datt.data() + int64_t(b) * heads.q * TT;
-    float* dq = dqkv.data() + int64_t(b) * T * W;
-    float* dk = dq + Cq;
+  for (const HeadBatch& hb : batches) {
+    const Operand dah{datt.data() + hb.h0 * TT, T, hb.step * TT, maps};
     // dq = dpreatt k ; dk = dpreatt^T q (scale already folded into dpreatt)
-    for (const HeadBatch& hb : batches) {
-      gemm::sgemm_strided_batched(Op::N, Op::N, T, hs, T, 1.0f, da + hb.h0 * TT, T, hb.step * TT, k + hb.g0 * hs, W,
-                                  hs, 0.0f, dq + hb.h0 * hs, W, hb.step * hs, hb.count);
-      gemm::sgemm_strided_batched(Op::T, Op::N, T, hs, T, 1.0f, da + hb.h0 * TT, T, hb.step * TT, q + hb.h0 * hs, W,
-                                  hb.step * hs, hb.accumulate ? 1.0f : 0.0f, dk + hb.g0 * hs, W, hs, hb.count);
-    }
+    each_head_and_sequence(Op::N, Op::N, T, hs, T, 1.0f, dah, {k + hb.g0 * hs, W, hs, seq}, 0.0f,
+                           {dq + hb.h0 * hs, W, hb.step * hs, seq}, hb.count, B);
+    each_head_and_sequence(Op::T, Op::N, T, hs, T, 1.0f, dah, {q + hb.h0 * hs, W, hb.step * hs, seq},
+                           hb.accumulate ? 1.0f : 0.0f, {dk + hb.g0 * hs, W, hs, seq}, hb.count, B);
   }
   // dqkv is overwritten: a kv head no query head reads has no gradient.
   std::vector<bool> read(heads.kv, false);
