@@ -147,16 +147,22 @@ TEST(Simulator, RanksSharingCoresComputeThatMuchSlower) {
 }
 
 TEST(Simulator, GemmFlopsAgreeWithEstFlops) {
-  const ModelShape s = test::small_shape(4, 4, 64, 256, 32);
-  for (const auto& [layers, heads, neurons] : {std::tuple{4, 4, 256}, {2, 2, 128}, {3, 1, 37}}) {
-    RankStep r;
-    r.sequences = 3;
-    r.active_layers = layers;
-    r.heads = heads;
-    r.neurons = neurons;
-    std::vector<bool> mask(4, false);
-    for (int l = 0; l < layers; ++l) mask[l] = true;
-    EXPECT_NEAR(step_work(s, 32, r).gemm_flops(), step_flops(s, 32, 3 * 32, mask, heads, neurons).executed, 1e-3);
+  ModelShape llama = test::small_shape(4, 4, 64, 256, 32);
+  llama.arch = Arch::llama;
+  llama.n_kv_head = 2;
+  llama.mlp_hidden = 256;
+  for (const ModelShape& s : {test::small_shape(4, 4, 64, 256, 32), llama}) {
+    for (const auto& [layers, heads, neurons] : {std::tuple{4, 4, 256}, {2, 2, 128}, {3, 1, 37}}) {
+      RankStep r;
+      r.sequences = 3;
+      r.active_layers = layers;
+      r.heads = heads;
+      r.neurons = neurons;
+      std::vector<bool> mask(4, false);
+      for (int l = 0; l < layers; ++l) mask[l] = true;
+      EXPECT_NEAR(step_work(s, 32, r).gemm_flops(), step_flops(s, 32, 3 * 32, mask, heads, neurons).executed, 1e-3)
+          << arch_name(s.arch) << " " << layers << " layers, " << heads << " heads";
+    }
   }
 }
 

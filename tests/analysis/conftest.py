@@ -1,5 +1,5 @@
 """Real short trainings for the analysis tests: an EST run, its full-model baseline and a 2-rank EST run of a
-tiny model, made once per test module with the built est."""
+tiny model, and an EST run of a tiny Llama, made once per test module with the built est."""
 import os
 import subprocess
 import sys
@@ -38,10 +38,15 @@ def est_analysis(*args, cwd=None):
     return subprocess.run([str(ANALYSIS), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-def train(config, out, schedule, ranks=1):
+# 4 query heads over 2 key/value heads, 64 neurons.
+LLAMA = ["model.arch=llama", "model.n_head=4", "model.n_kv_head=2", "model.mlp_hidden=64"]
+
+
+def train(config, out, schedule, ranks=1, overrides=()):
     mpi = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-x", "OMP_NUM_THREADS=1", "-np", str(ranks)]
+    sets = [arg for o in overrides for arg in ("--set", o)]
     r = subprocess.run([*(mpi if ranks > 1 else []), EST, "train", "--config", str(config),
-                        "--set", f"est.schedule={ROOT / 'schedules' / schedule}", "--set", f"output.dir={out}"],
+                        "--set", f"est.schedule={ROOT / 'schedules' / schedule}", "--set", f"output.dir={out}", *sets],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return out
@@ -49,7 +54,7 @@ def train(config, out, schedule, ranks=1):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """{"est", "baseline", "mpi"}: run directories, each with its trace.h5."""
+    """{"est", "baseline", "mpi", "llama"}: run directories, each with its trace.h5."""
     tmp = tmp_path_factory.mktemp("runs")
     text = tmp / "text.txt"
     text.write_bytes(("In the beginning God created the heaven and the earth. " * 4000).encode())
@@ -60,4 +65,5 @@ def runs(tmp_path_factory):
     config.write_text(CONFIG.format(data=tmp / "data"))
     return {"est": train(config, tmp / "est", "gpt2-est.yaml"),
             "baseline": train(config, tmp / "full", "full.yaml"),
-            "mpi": train(config, tmp / "mpi", "gpt2-est.yaml", ranks=2)}
+            "mpi": train(config, tmp / "mpi", "gpt2-est.yaml", ranks=2),
+            "llama": train(config, tmp / "llama", "gpt2-est.yaml", overrides=LLAMA)}

@@ -247,3 +247,22 @@ def test_subnetwork_fractions_follow_the_schedule(runs):
     assert np.all(fractions["heads"][stage == 1] == 0.25) and np.all(fractions["neurons"][stage == 1] == 0.25)
     assert np.all((fractions["parameters"][stage == 1] > 0.25) & (fractions["parameters"][stage == 1] < 0.5))
     assert np.all(fractions["parameters"][stage == 3] == 1)
+
+
+def test_a_llama_run_is_named_and_its_subnetwork_counted(runs, tmp_path):
+    from est_analysis.plots.subnetwork import active_fractions, unit_parameters
+    from est_analysis.trace import Trace
+
+    llama = Trace(runs["llama"])
+    assert llama.arch == "llama" and Trace(runs["est"]).arch == "gpt2"
+    assert llama.shape["n_kv_head"] == 2 and llama.shape["mlp_hidden"] == 64
+    # Per query head: q and projection rows, 2dC, and half its group's k and v rows, dC: C = 32, d = 8.
+    assert unit_parameters(llama.shape) == (2 * 8 * 32 + 2 * 8 * 32 / 2, 3 * 32, 2 * 32)
+    fractions = active_fractions(llama)
+    stage = llama["stage"]
+    # Stage 1: half the layers, in them one of the two KV groups (2 of 4 query heads) and half the neurons.
+    assert np.all(fractions["heads"][stage == 1] == 0.25) and np.all(fractions["neurons"][stage == 1] == 0.25)
+    assert np.all(fractions["parameters"][stage == 3] == 1)
+    r = est_analysis("report", runs["llama"], "--out", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    assert "| architecture | llama |" in (tmp_path / "report" / "report.md").read_text()

@@ -28,7 +28,8 @@ def test_flops_on_gpt2_124m_matches_the_documented_saving():
 
 
 def test_flops_on_tinyllama_matches_the_documented_saving():
-    r = run_est("flops", "--config", ROOT / "configs" / "tinyllama-1.1b.yaml", "--json")
+    r = run_est("flops", "--config", ROOT / "configs" / "tinyllama-1.1b.yaml", "--set", f"est.schedule={TINYLLAMA_EST}",
+                "--json")
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert j["schedule"].endswith("tinyllama-est.yaml")
