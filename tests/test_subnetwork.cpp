@@ -9,6 +9,7 @@
 #include "model/architectures.hpp"
 #include "model/gpt2.hpp"
 #include "optim/optimizer.hpp"
+#include "extracted_model.hpp"
 #include "reference_gpt2.hpp"
 #include "test_util.hpp"
 #include "train/step.hpp"
@@ -16,30 +17,13 @@
 namespace est {
 namespace {
 
+using test::all;
+using test::Batch;
+using test::batch_for;
+using test::Folded;
+using test::init_noisy;
+
 ModelShape small_shape(int layers = 3) { return test::small_shape(layers, 4, 16); }
-
-struct Batch {
-  std::vector<int> tokens, targets;
-};
-
-Batch batch_for(const Model& m, unsigned seed) {
-  const int BT = m.batch_size() * m.seq_len(), V = m.shape().vocab_size;
-  Batch b{std::vector<int>(BT), std::vector<int>(BT)};
-  for (int i = 0; i < BT; ++i) {
-    b.tokens[i] = int((i * 37 + seed * 11) % V);
-    b.targets[i] = int((i * 53 + seed * 7 + 1) % V);
-  }
-  return b;
-}
-
-// Random weights of GPT-2-like size plus noise, so every path carries a measurable gradient.
-void init_noisy(Model& m, unsigned seed) {
-  m.init_random(seed);
-  auto p = test::to_host(m.params());
-  const auto noise = test::randn(p.size(), seed + 100, 0.2f);
-  for (size_t i = 0; i < p.size(); ++i) p[i] += noise[i];
-  Kokkos::deep_copy(m.params(), Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged>(p.data(), p.size()));
-}
 
 // factor * the (keep_rows x keep_cols) submatrix of a row-major (rows x cols) tensor at `offset`.
 std::vector<double> pick(const std::vector<float>& full, int64_t offset, int64_t cols,
@@ -49,18 +33,6 @@ std::vector<double> pick(const std::vector<float>& full, int64_t offset, int64_t
     for (int c : keep_cols) out.push_back(factor * full[offset + r * cols + c]);
   return out;
 }
-
-std::vector<int> all(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
-
-// Per (tensor, layer): the reference's vector and the factor its values carry (dL/dtheta = factor dL/dtheta').
-struct Folded {
-  std::vector<double>* values;
-  double factor;
-};
 
 struct Extracted {
   test::RefModel ref;
@@ -144,31 +116,7 @@ void expect_matches_extracted(const Subnetwork& sub) {
   const float loss = m.forward_backward();
   const auto g = test::to_host(m.grads());
   Extracted e = extract(m, sub);
-  const double ref_loss = e.ref.loss(b.tokens, b.targets, 2, 4);
-  EXPECT_NEAR(loss, ref_loss, 2e-5 * std::abs(ref_loss));
-
-  int64_t checked = 0;
-  for (const ActiveSlice& s : m.active().slices()) {
-    if (s.kind == SliceKind::none) continue;
-    Folded f = e.field(s.id, s.layer);
-    ASSERT_EQ(int64_t(f.values->size()), s.grad_size()) << s.id << " layer " << s.layer;
-    // Embedding tables are large and always dense: a sample of their entries is enough.
-    const int64_t stride = s.layer < 0 && s.grad_size() > 256 ? 7 : 1;
-    for (int64_t i = 0; i < s.grad_size(); i += stride) {
-      double& theta = (*f.values)[i];
-      const double saved = theta, h = 1e-6 * std::max(1.0, std::abs(saved));
-      theta = saved + h;
-      const double up = e.ref.loss(b.tokens, b.targets, 2, 4);
-      theta = saved - h;
-      const double down = e.ref.loss(b.tokens, b.targets, 2, 4);
-      theta = saved;
-      const double want = f.factor * (up - down) / (2 * h);
-      ASSERT_NEAR(g[s.grad_offset + i], want, 3e-5 + 3e-3 * std::abs(want))
-          << "tensor " << m.layout()[s.id].name << " layer " << s.layer << " compact entry " << i;
-      ++checked;
-    }
-  }
-  EXPECT_GT(checked, 1000);
+  test::expect_matches_reference(m, loss, g, e.ref, e.field, b);
 }
 
 Subnetwork full_sub() { return Subnetwork::full(small_shape()); }
