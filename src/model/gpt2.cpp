@@ -58,13 +58,11 @@ void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, i
   f("qkv", U::activations, L * BT * 3 * A, in(a, &Activations::qkv));
   f("atty", U::activations, L * BT * A, in(a, &Activations::atty));
   f("att", U::attention_maps, L * maps, in(a, &Activations::att));
-  f("residual2", U::activations, L * BT * C, in(a, &Activations::residual2));
   f("ln2", U::activations, L * BT * C, in(a, &Activations::ln2));
   f("ln2_mean", U::activations, L * BT, in(a, &Activations::ln2_mean));
   f("ln2_rstd", U::activations, L * BT, in(a, &Activations::ln2_rstd));
   f("fch", U::activations, L * BT * M, in(a, &Activations::fch));
   f("fch_gelu", U::activations, L * BT * M, in(a, &Activations::fch_gelu));
-  f("residual3", U::activations, L * BT * C, in(a, &Activations::residual3));
   f("lnf", U::activations, BT * C, in(a, &Activations::lnf));
   f("lnf_mean", U::activations, BT, in(a, &Activations::lnf_mean));
   f("lnf_rstd", U::activations, BT, in(a, &Activations::lnf_rstd));
@@ -125,22 +123,15 @@ GPT2::LayerActivations GPT2::activations(int64_t l, const LayerWeights& w) const
           mat(a.qkv.data() + l * BT * 3 * A_max, BT, 3 * A),
           mat(a.atty.data() + l * BT * A_max, BT, A),
           mat(a.att.data() + l * B_ * NH * T * T, int64_t(B_) * w.heads * T, T),
-          mat(a.residual2.data() + l * BT * C, BT, C),
+          residual_after(l, false),
           mat(a.ln2.data() + l * BT * C, BT, C),
           mat(a.fch.data() + l * BT * M_max, BT, M),
           mat(a.fch_gelu.data() + l * BT * M_max, BT, M),
-          mat(a.residual3.data() + l * BT * C, BT, C),
+          residual_after(l, true),
           vec(a.ln1_mean.data() + l * BT, BT),
           vec(a.ln1_rstd.data() + l * BT, BT),
           vec(a.ln2_mean.data() + l * BT, BT),
           vec(a.ln2_rstd.data() + l * BT, BT)};
-}
-
-CMatF GPT2::residual(int layer, bool after_mlp) const {
-  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd;
-  if (!sub_.layers[layer].active) return cmat(layer_input_[layer], BT, C);
-  const Buffer& b = after_mlp ? acts_.residual3 : acts_.residual2;
-  return cmat(b.data() + layer * BT * C, BT, C);
 }
 
 void GPT2::forward_to_logits() {

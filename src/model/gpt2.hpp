@@ -26,7 +26,6 @@ class GPT2 : public Model {
   // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), wpe N(0, 0.01),
   // zero biases, unit LayerNorm gains; padded vocabulary rows zero.
   void init_random(uint64_t seed) override;
-  CMatF residual(int layer, bool after_mlp) const override;
 
  private:
   // One layer's weights as its GEMMs see them: the parameters, or compact copies of the active rows.
@@ -46,9 +45,6 @@ class GPT2 : public Model {
   void forward_to_logits() override;
   void backward() override;
 
-  std::vector<const float*> layer_input_;  // residual stream entering each layer (last forward)
-  const float* final_residual_ = nullptr;  // and leaving the last one
-
   // Activations kept for the backward pass, at full width; a subnetwork uses a prefix of each.
   struct Activations {
     Buffer encoded;                  // (BT, C)
@@ -56,10 +52,8 @@ class GPT2 : public Model {
     Buffer qkv;                      // (L, BT, 3C)
     Buffer atty;                     // (L, BT, C)
     Buffer att;                      // (L, B*NH*T, T)
-    Buffer residual2;                // (L, BT, C)
     Buffer ln2, ln2_mean, ln2_rstd;
     Buffer fch, fch_gelu;            // (L, BT, 4C)
-    Buffer residual3;                // (L, BT, C)
     Buffer lnf, lnf_mean, lnf_rstd;
     Buffer proj;                     // (BT, C) scratch for the attention and MLP projections
   } acts_;

@@ -48,12 +48,10 @@ void Llama::each_buffer(const ParameterLayout& layout, const ModelShape& shape, 
   f("qkv", U::activations, L * BT * (Q + 2 * K), in(a, &Activations::qkv));
   f("atty", U::activations, L * BT * Q, in(a, &Activations::atty));
   f("att", U::attention_maps, L * maps, in(a, &Activations::att));
-  f("residual2", U::activations, L * BT * C, in(a, &Activations::residual2));
   f("ln2", U::activations, L * BT * C, in(a, &Activations::ln2));
   f("ln2_rstd", U::activations, L * BT, in(a, &Activations::ln2_rstd));
   f("fch", U::activations, L * BT * 2 * M, in(a, &Activations::fch));
   f("fch_act", U::activations, L * BT * M, in(a, &Activations::fch_act));
-  f("residual3", U::activations, L * BT * C, in(a, &Activations::residual3));
   f("lnf", U::activations, BT * C, in(a, &Activations::lnf));
   f("lnf_rstd", U::activations, BT, in(a, &Activations::lnf_rstd));
   f("proj", U::activations, BT * C, in(a, &Activations::proj));
@@ -128,20 +126,13 @@ Llama::LayerActivations Llama::activations(int64_t l, const LayerWeights& w) con
           mat(a.qkv.data() + l * BT * (Q_max + 2 * K_max), BT, Q + 2 * K),
           mat(a.atty.data() + l * BT * Q_max, BT, Q),
           mat(a.att.data() + l * maps, int64_t(B_) * w.heads.q * T, T),
-          mat(a.residual2.data() + l * BT * C, BT, C),
+          residual_after(l, false),
           mat(a.ln2.data() + l * BT * C, BT, C),
           mat(a.fch.data() + l * BT * 2 * M_max, BT, 2 * M),
           mat(a.fch_act.data() + l * BT * M_max, BT, M),
-          mat(a.residual3.data() + l * BT * C, BT, C),
+          residual_after(l, true),
           vec(a.ln1_rstd.data() + l * BT, BT),
           vec(a.ln2_rstd.data() + l * BT, BT)};
-}
-
-CMatF Llama::residual(int layer, bool after_mlp) const {
-  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd;
-  if (!sub_.layers[layer].active) return cmat(layer_input_[layer], BT, C);
-  const Buffer& b = after_mlp ? acts_.residual3 : acts_.residual2;
-  return cmat(b.data() + layer * BT * C, BT, C);
 }
 
 void Llama::forward_to_logits() {

@@ -31,7 +31,6 @@ class Llama : public Model {
   // N(0, 0.02) matrices and embedding, the two output projections scaled by 1/sqrt(2L) as GPT-2's, unit norm
   // gains; padded vocabulary rows zero.
   void init_random(uint64_t seed) override;
-  CMatF residual(int layer, bool after_mlp) const override;
 
  private:
   struct LayerWeights {
@@ -53,20 +52,15 @@ class Llama : public Model {
   void attention_block_backward(int64_t l, const LayerWeights& w, const LayerActivations& x, MatF dbranch);
   void mlp_block_backward(int64_t l, const LayerWeights& w, const LayerActivations& x, MatF dbranch);
 
-  std::vector<const float*> layer_input_;  // residual stream entering each layer (last forward)
-  const float* final_residual_ = nullptr;  // and leaving the last one
-
   struct Activations {
     Buffer encoded;             // (BT, C)
     Buffer ln1, ln1_rstd;       // (L, BT, C), (L, BT)
     Buffer qkv;                 // (L, BT, Q + 2K): queries and keys after RoPE
     Buffer atty;                // (L, BT, Q)
     Buffer att;                 // (L, B*NH*T, T)
-    Buffer residual2;           // (L, BT, C)
     Buffer ln2, ln2_rstd;
     Buffer fch;                 // (L, BT, 2M): gate | up
     Buffer fch_act;             // (L, BT, M): silu(gate) * up
-    Buffer residual3;           // (L, BT, C)
     Buffer lnf, lnf_rstd;
     Buffer proj;                // (BT, C) scratch for the two output projections
     Buffer rope_cos, rope_sin;  // (T, hs/2)

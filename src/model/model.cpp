@@ -28,6 +28,16 @@ float* Model::param(int id, int layer) const {
   return layer < 0 ? base : base + layer * (p.size / shape_.n_layer);
 }
 
+MatF Model::residual_after(int64_t l, bool after_mlp) const {
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd;
+  return mat((after_mlp ? residual3_ : residual2_).data() + l * BT * C, BT, C);
+}
+
+CMatF Model::residual(int layer, bool after_mlp) const {
+  if (!sub_.layers[layer].active) return cmat(layer_input_[layer], int64_t(B_) * T_, shape_.n_embd);
+  return residual_after(layer, after_mlp);
+}
+
 const float* Model::weight(int id, int layer) const {
   const ActiveSlice& s = active_->slice(id, layer);
   return s.kind == SliceKind::dense ? params_.data() + s.offset : compact_params_.data() + s.grad_offset;

@@ -89,7 +89,7 @@ class Model {
 
   // The residual stream after layer `layer`'s attention (`after_mlp` false) or MLP, from the last forward
   // (for a skipped layer: its input, unchanged).
-  virtual CMatF residual(int layer, bool after_mlp) const = 0;
+  CMatF residual(int layer, bool after_mlp) const;
 
  protected:
   // B (sequences) and T bound the batches this rank will see.
@@ -109,6 +109,8 @@ class Model {
     f("tokens", U::batch, BT, m ? &m->tokens_ : nullptr);
     f("targets", U::batch, BT, m ? &m->targets_ : nullptr);
     f("logits", U::logits, BT * shape.padded_vocab_size, m ? &m->logits_ : nullptr);
+    f("residual2", U::activations, shape.n_layer * BT * shape.n_embd, m ? &m->residual2_ : nullptr);
+    f("residual3", U::activations, shape.n_layer * BT * shape.n_embd, m ? &m->residual3_ : nullptr);
   }
   // Allocates what an each_buffer-style list names (compact copies only once a subnetwork needs them).
   struct Allocate {
@@ -130,6 +132,8 @@ class Model {
   // What a layer's GEMMs read of tensor `id`: the parameters, or the compact copy of the active rows.
   const float* weight(int id, int layer) const;
   float* grad(int id, int layer) const { return grads_.data() + active_->slice(id, layer).grad_offset; }
+  // Layer l's slice of the residual stream after its attention (residual2_) or its MLP (residual3_).
+  MatF residual_after(int64_t l, bool after_mlp) const;
   // Sums a row-parallel output (or a column-parallel input gradient) over the tensor-parallel group.
   void tp_allreduce(MatF x) const;
   // Each architecture's passes: the logits of the current batch, and the gradient from the dlogits that
@@ -142,6 +146,9 @@ class Model {
   TensorParallel tp_;
   int B_max_, B_, T_;
   Buffer params_, grads_, compact_params_, logits_;
+  Buffer residual2_, residual3_;           // (L, BT, C): every layer's stream after attention and after the MLP
+  std::vector<const float*> layer_input_;  // residual stream entering each layer (last forward)
+  const float* final_residual_ = nullptr;  // and leaving the last one
   Kokkos::View<int*, MemSpace> tokens_, targets_;
   Subnetwork sub_;
   std::unique_ptr<ActiveLayout> active_;
