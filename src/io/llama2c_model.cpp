@@ -2,17 +2,15 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/model_file.hpp"
 #include "model/llama.hpp"
 
 namespace est {
@@ -103,13 +101,8 @@ void check_size(const std::string& path, const ModelShape& s, int64_t actual) {
 
 // Opens `path`, validates its header against the file and leaves `in` at the first value.
 ModelShape open_model(const std::string& path, std::ifstream& in) {
-  in.open(path, std::ios::binary | std::ios::ate);
-  if (!in) throw InputError(path, "file", std::string("cannot open: ") + std::strerror(errno));
-  if (!std::filesystem::is_regular_file(path)) throw InputError(path, "file", "not a regular file");
-  const int64_t actual = in.tellg();
   Header h{};
-  if (actual < kHeaderBytes || !in.seekg(0).read(reinterpret_cast<char*>(h.data()), kHeaderBytes))
-    throw InputError(path, "size", "the file has " + str(actual) + " bytes, less than the 28-byte header");
+  const int64_t actual = open_model_file(path, in, h.data(), kHeaderBytes);
   const ModelShape s = shape_from(path, h);
   check_size(path, s, actual);
   return s;

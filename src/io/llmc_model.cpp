@@ -1,15 +1,13 @@
 #include "io/llmc_model.hpp"
 
 #include <array>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/model_file.hpp"
 
 namespace est {
 namespace {
@@ -81,13 +79,8 @@ void check_size(const std::string& path, const ModelShape& s, int64_t actual) {
 
 // Opens `path`, validates its header against the file and leaves `in` at the first parameter.
 ModelShape open_model(const std::string& path, std::ifstream& in) {
-  in.open(path, std::ios::binary | std::ios::ate);
-  if (!in) throw InputError(path, "file", std::string("cannot open: ") + std::strerror(errno));
-  if (!std::filesystem::is_regular_file(path)) throw InputError(path, "file", "not a regular file");
-  const int64_t actual = in.tellg();
   Header h{};
-  if (actual < kHeaderBytes || !in.seekg(0).read(reinterpret_cast<char*>(h.data()), kHeaderBytes))
-    throw InputError(path, "size", "file has " + std::to_string(actual) + " bytes, less than the 1024-byte header");
+  const int64_t actual = open_model_file(path, in, h.data(), kHeaderBytes);
   if (h[MAGIC] != kMagic)
     throw InputError(path, "magic",
                      "expected " + std::to_string(kMagic) + " (llm.c model file), got " + std::to_string(h[MAGIC]));
