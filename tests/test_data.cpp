@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
+
 #include "data/byte_tokenizer.hpp"
 #include "data/dataloader.hpp"
 #include "data/prepare.hpp"
@@ -480,7 +482,7 @@ TEST(PrepareText, RoundTripsInBlockOrder) {
   TempDir dir;
   const std::string text = random_bytes(kTextBytes, 1);
   const std::string path = write_text(dir, "corpus.txt", text);
-  const PreparedData d = prepare_text(path, dir.file("out"), 0.2);  // k = 5: blocks 4 and 9
+  const PreparedData d = prepare_text({path}, dir.file("out"), 0.2);  // k = 5: blocks 4 and 9
 
   ASSERT_EQ(d.val.size(), 1u);
   ASSERT_EQ(d.train.size(), 1u);
@@ -496,7 +498,7 @@ TEST(PrepareText, SplitsIntoShardsAndRemovesStaleOnes) {
   TempDir dir;
   const std::string text = random_bytes(kTextBytes, 2);
   const std::string path = write_text(dir, "corpus.txt", text);
-  const PreparedData d = prepare_text(path, dir.file("out"), 0.2, 20000);
+  const PreparedData d = prepare_text({path}, dir.file("out"), 0.2, "", 20000);
   ASSERT_EQ(d.train.size(), 7u);  // 132072 tokens
   ASSERT_EQ(d.val.size(), 2u);    // 32768 tokens
   EXPECT_EQ(d.train[6], dir.file("out") + "/corpus_train_000006.bin");
@@ -504,7 +506,7 @@ TEST(PrepareText, SplitsIntoShardsAndRemovesStaleOnes) {
   for (const auto& p : d.train) EXPECT_LE(read_shard_header(p).num_tokens, 20000);
   EXPECT_EQ(interleave(read_all(d.train), read_all(d.val), 5), text);
 
-  const PreparedData again = prepare_text(path, dir.file("out"), 0.2);
+  const PreparedData again = prepare_text({path}, dir.file("out"), 0.2);
   EXPECT_EQ(again.train.size(), 1u);
   EXPECT_EQ(count_files(dir, "out"), 2u);
 }
@@ -513,7 +515,7 @@ TEST(PrepareText, ZeroValFractionWritesOnlyTrain) {
   TempDir dir;
   const std::string text = random_bytes(5000, 3);
   const std::string path = write_text(dir, "small.txt", text);
-  const PreparedData d = prepare_text(path, dir.file("out"), 0.0);
+  const PreparedData d = prepare_text({path}, dir.file("out"), 0.0);
   EXPECT_TRUE(d.val.empty());
   EXPECT_EQ(d.val_tokens, 0);
   ASSERT_EQ(d.train.size(), 1u);
@@ -523,7 +525,7 @@ TEST(PrepareText, ZeroValFractionWritesOnlyTrain) {
 TEST(PrepareText, FeedsTheDataLoader) {
   TempDir dir;
   const std::string text = random_bytes(kTextBytes, 4);
-  const PreparedData d = prepare_text(write_text(dir, "corpus.txt", text), dir.file("out"), 0.1);
+  const PreparedData d = prepare_text({write_text(dir, "corpus.txt", text)}, dir.file("out"), 0.1);
   DataLoader loader(dir.file("out/corpus_train_*.bin"), 4, 64, kByteVocabSize, "train_data");
   std::vector<int> inputs(256), targets(256);
   loader.next_batch(inputs.data(), targets.data());
@@ -531,28 +533,52 @@ TEST(PrepareText, FeedsTheDataLoader) {
   EXPECT_EQ(loader.total_tokens(), d.train_tokens);
 }
 
+void write_gzip(const std::string& path, const std::string& text) {
+  const gzFile out = gzopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  ASSERT_EQ(gzwrite(out, text.data(), unsigned(text.size())), int(text.size()));
+  ASSERT_EQ(gzclose(out), Z_OK);
+}
+
+TEST(PrepareText, ReadsSeveralInputsInOrderPlainOrCompressed) {
+  TempDir dir;
+  const std::string first = random_bytes(kTextBytes, 7), second = random_bytes(3 * kPrepareBlockBytes + 5, 8);
+  const std::string plain = write_text(dir, "bible.txt", first), packed = dir.file("dict.dict.dz");
+  write_gzip(packed, second);
+  const PreparedData d = prepare_text({plain, packed}, dir.file("out"), 0.2, "english");
+  EXPECT_EQ(d.train[0], dir.file("out") + "/english_train_000000.bin");
+  EXPECT_EQ(d.train_tokens + d.val_tokens, int64_t(first.size() + second.size()));
+  EXPECT_EQ(interleave(read_all(d.train), read_all(d.val), 5), first + second);
+
+  // Without a name, the first input's name up to its first dot.
+  EXPECT_EQ(prepare_text({packed, plain}, dir.file("out"), 0.2).val[0], dir.file("out") + "/dict_val_000000.bin");
+  expect_input_error([&] { prepare_text({plain, dir.file("absent.gz")}, dir.file("out"), 0.2); },
+                     dir.file("absent.gz"), "file");
+  expect_input_error([&] { prepare_text({}, dir.file("out"), 0.2); }, "", "--text");
+}
+
 TEST(PrepareText, RejectsBadValFraction) {
   TempDir dir;
   const std::string path = write_text(dir, "t.txt", random_bytes(kTextBytes, 5));
   for (double f : {-0.1, 1.0, 1.5, 0.7, std::nan("")}) {
-    expect_input_error([&] { prepare_text(path, dir.file("out"), f); }, "--val-fraction", "val_fraction");
+    expect_input_error([&] { prepare_text({path}, dir.file("out"), f); }, "--val-fraction", "val_fraction");
   }
   EXPECT_FALSE(fs::exists(dir.file("out")));
 }
 
 TEST(PrepareText, RejectsMissingOrEmptyText) {
   TempDir dir;
-  expect_input_error([&] { prepare_text(dir.file("absent.txt"), dir.file("out"), 0.1); }, dir.file("absent.txt"),
+  expect_input_error([&] { prepare_text({dir.file("absent.txt")}, dir.file("out"), 0.1); }, dir.file("absent.txt"),
                      "file");
   const std::string empty = write_text(dir, "empty.txt", "");
-  expect_input_error([&] { prepare_text(empty, dir.file("out"), 0.0); }, empty, "file");
+  expect_input_error([&] { prepare_text({empty}, dir.file("out"), 0.0); }, empty, "file");
 }
 
 TEST(PrepareText, RequiresOneValidationBlock) {
   TempDir dir;
   const std::string path = write_text(dir, "t.txt", random_bytes(3 * kPrepareBlockBytes, 6));
-  expect_input_error([&] { prepare_text(path, dir.file("out"), 0.25); }, path, "val_fraction");  // k = 4
-  EXPECT_EQ(prepare_text(path, dir.file("out"), 0.34).val_tokens, kPrepareBlockBytes);         // k = 3
+  expect_input_error([&] { prepare_text({path}, dir.file("out"), 0.25); }, path, "val_fraction");  // k = 4
+  EXPECT_EQ(prepare_text({path}, dir.file("out"), 0.34).val_tokens, kPrepareBlockBytes);         // k = 3
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ const std::map<std::string, std::string> kSpackPackage = {
     {"Kokkos", "kokkos"},           {"MPI", "openmpi"},        {"HDF5", "hdf5"},       {"yaml-cpp", "yaml-cpp"},
     {"CLI11", "cli11"},             {"nlohmann_json", "nlohmann-json"},                {"OpenMP", ""},
     {"dnnl", "onednn"},             {"BLAS", "openblas"},      {"CUDAToolkit", "cuda"}, {"nccl", "nccl"},
-    {"GTest", "googletest"},
+    {"GTest", "googletest"},      {"ZLIB", "zlib"},
 };
 // Needed only where the CUDA backend is built.
 const std::set<std::string> kGpuOnly = {"cuda", "nccl"};

@@ -133,10 +133,13 @@ int run(int argc, char** argv) {
 
   auto* data = app.add_subcommand("data", "Data preparation");
   data->require_subcommand(1);
-  std::string text_path, out_dir;
+  std::vector<std::string> text_paths;
+  std::string out_dir, shard_stem;
   double val_fraction = 0.05;
-  auto* prepare = data->add_subcommand("prepare", "Tokenize a text file (bytes) into llm.c token shards");
-  prepare->add_option("--text", text_path, "Input text file")->required();
+  auto* prepare = data->add_subcommand("prepare", "Tokenize text files (bytes) into llm.c token shards");
+  prepare->add_option("--text", text_paths, "Input text file, plain or gzip (repeatable: read in order as one text)")
+      ->required();
+  prepare->add_option("--name", shard_stem, "Shard name stem (default: the first text file's name up to its first dot)");
   prepare->add_option("--out", out_dir, "Output directory")->required();
   prepare->add_option("--val-fraction", val_fraction, "Fraction of the text held out for validation");
 
@@ -288,7 +291,7 @@ int run(int argc, char** argv) {
         std::printf("%s", as_json ? (sim.dump(2) + "\n").c_str() : est::format_simulation(sim).c_str());
     } else if (*prepare) {
       if (world_rank() != 0) return;
-      const auto r = est::prepare_text(text_path, out_dir, val_fraction);
+      const auto r = est::prepare_text(text_paths, out_dir, val_fraction, shard_stem);
       std::printf("est: wrote %lld train tokens in %zu shard(s) and %lld val tokens to %s\n",
                   static_cast<long long>(r.train_tokens), r.train.size(), static_cast<long long>(r.val_tokens),
                   out_dir.c_str());

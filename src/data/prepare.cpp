@@ -6,10 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 #include <string_view>
+
+#include <zlib.h>
 
 #include "data/byte_tokenizer.hpp"
 #include "data/token_shard.hpp"
@@ -43,15 +44,22 @@ int64_t val_period(double val_fraction) {
   return k;
 }
 
+// Plain or gzip-compressed: zlib reads either.
 std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  if (!fs::is_regular_file(path)) {
+    throw InputError(path, "file", fs::exists(path) ? "is not a regular file" : "no such file");
+  }
+  const gzFile in = gzopen(path.c_str(), "rb");
   if (!in) throw InputError(path, "file", "cannot open: " + std::string(std::strerror(errno)));
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw InputError(path, "file", ec.message());
-  if (size == 0) throw InputError(path, "file", "is empty");
-  std::string text(size, '\0');
-  if (!in.read(text.data(), static_cast<std::streamsize>(size))) throw InputError(path, "file", "read error");
+  std::string text;
+  char buffer[1 << 16];
+  int n = 0;
+  while ((n = gzread(in, buffer, sizeof buffer)) > 0) text.append(buffer, n);
+  int code = Z_OK;
+  const std::string problem = n < 0 ? gzerror(in, &code) : "";
+  gzclose(in);
+  if (n < 0) throw InputError(path, "file", "read error: " + problem);
+  if (text.empty()) throw InputError(path, "file", "is empty");
   return text;
 }
 
@@ -77,16 +85,18 @@ std::vector<std::string> write_split(const std::vector<uint16_t>& tokens, const 
 
 }  // namespace
 
-PreparedData prepare_text(const std::string& text_path, const std::string& out_dir, double val_fraction,
-                          int64_t max_shard_tokens) {
+PreparedData prepare_text(const std::vector<std::string>& text_paths, const std::string& out_dir, double val_fraction,
+                          const std::string& stem, int64_t max_shard_tokens) {
   if (max_shard_tokens <= 0 || max_shard_tokens > std::numeric_limits<int32_t>::max()) {
     throw std::invalid_argument("prepare_text: max_shard_tokens must be in [1, 2^31 - 1]");
   }
+  if (text_paths.empty()) throw InputError("", "--text", "no text file given");
   const int64_t k = val_period(val_fraction);
-  const std::string text = read_text(text_path);
+  std::string text;
+  for (const std::string& path : text_paths) text += read_text(path);
   const int64_t blocks = (int64_t(text.size()) + kPrepareBlockBytes - 1) / kPrepareBlockBytes;
   if (k > blocks) {
-    throw InputError(text_path, kValKey,
+    throw InputError(text_paths.front(), kValKey,
                      std::to_string(text.size()) + " bytes make " + std::to_string(blocks) + " blocks of " +
                          std::to_string(kPrepareBlockBytes) + " bytes, but validation takes every k-th block with k = " +
                          std::to_string(k) + ", so it would get none");
@@ -103,10 +113,11 @@ PreparedData prepare_text(const std::string& text_path, const std::string& out_d
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir, "out_dir", "cannot create directory: " + ec.message());
-  const std::string stem = fs::path(text_path).stem().string();
+  const std::string name = fs::path(text_paths.front()).filename().string();
+  const std::string shard_stem = stem.empty() ? name.substr(0, name.find('.')) : stem;
   PreparedData out;
-  out.val = write_split(val, out_dir, stem, "val", max_shard_tokens);
-  out.train = write_split(train, out_dir, stem, "train", max_shard_tokens);
+  out.val = write_split(val, out_dir, shard_stem, "val", max_shard_tokens);
+  out.train = write_split(train, out_dir, shard_stem, "train", max_shard_tokens);
   out.val_tokens = val.size();
   out.train_tokens = train.size();
   return out;

@@ -1,5 +1,7 @@
 #pragma once
-// Text file -> llm.c token shards with the byte tokenizer, for runs that need no GPT-2 tokenizer.
+// Text files -> llm.c token shards with the byte tokenizer, for runs that need no GPT-2 tokenizer. Inputs may be
+// gzip-compressed (Debian ships dictionaries as dictzip, e.g. dict-gcide's gcide.dict.dz); they are read as one text
+// in the order given.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,8 +20,9 @@ struct PreparedData {
 };
 
 // Requires 0 <= val_fraction < 1 (0: no validation shard). Writes <stem>_val_%06d.bin and
-// <stem>_train_%06d.bin into out_dir, created if needed, where stem is the text file's name without extension.
-PreparedData prepare_text(const std::string& text_path, const std::string& out_dir, double val_fraction,
-                          int64_t max_shard_tokens = kMaxShardTokens);
+// <stem>_train_%06d.bin into out_dir, created if needed; an empty stem is the first text file's name up to its
+// first dot.
+PreparedData prepare_text(const std::vector<std::string>& text_paths, const std::string& out_dir, double val_fraction,
+                          const std::string& stem = "", int64_t max_shard_tokens = kMaxShardTokens);
 
 }  // namespace est
