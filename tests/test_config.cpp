@@ -88,6 +88,9 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("model:\n  init: banana\n", {}, "model.init");
   expect_error("runtime:\n  gemm: mkl\n", {}, "runtime.gemm");
   expect_error("model: {}\n", {"train.steps=0"}, "train.steps", true);
+  expect_error("train:\n  lr_schedule: linear\n", {}, "train.lr_schedule");
+  expect_error("train:\n  decay_fraction: 0\n", {}, "train.decay_fraction");
+  expect_error("train:\n  decay_fraction: 1.5\n", {}, "train.decay_fraction");
 }
 
 TEST(Config, LlamaKeysGiveItsShapeAndItsDefaults) {

@@ -84,6 +84,8 @@ const std::map<std::string, Setter>& schema() {
       field("train.lr", &Config::train, &TrainSection::lr),
       field("train.min_lr", &Config::train, &TrainSection::min_lr),
       field("train.warmup", &Config::train, &TrainSection::warmup),
+      field("train.lr_schedule", &Config::train, &TrainSection::lr_schedule),
+      field("train.decay_fraction", &Config::train, &TrainSection::decay_fraction),
       field("train.weight_decay", &Config::train, &TrainSection::weight_decay),
       field("train.decay_embeddings", &Config::train, &TrainSection::decay_embeddings),
       field("train.beta1", &Config::train, &TrainSection::beta1),
@@ -261,6 +263,9 @@ void validate(const Reader& r) {
   r.require(t.lr > 0, "train.lr", "must be > 0");
   r.require(t.min_lr >= 0 && t.min_lr <= t.lr, "train.min_lr", "must be in [0, train.lr]");
   r.require(t.warmup >= 0, "train.warmup", "must be >= 0");
+  r.require(t.lr_schedule == "cosine" || t.lr_schedule == "wsd", "train.lr_schedule",
+            "expected cosine or wsd, got '" + t.lr_schedule + "'");
+  r.require(t.decay_fraction > 0 && t.decay_fraction <= 1, "train.decay_fraction", "must be in (0, 1]");
   r.require(t.weight_decay >= 0, "train.weight_decay", "must be >= 0");
   r.require(t.beta1 >= 0 && t.beta1 < 1, "train.beta1", "must be in [0, 1)");
   r.require(t.beta2 >= 0 && t.beta2 < 1, "train.beta2", "must be in [0, 1)");

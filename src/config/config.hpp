@@ -44,6 +44,8 @@ struct TrainSection {
   double lr = 6e-4;
   double min_lr = 6e-5;
   int warmup = 0;
+  std::string lr_schedule = "cosine";  // cosine | wsd (optim/lr_schedule.hpp)
+  double decay_fraction = 0.2;         // wsd: the final part of the run that decays to min_lr
   double weight_decay = 0.1;
   bool decay_embeddings = false;
   double beta1 = 0.9;

@@ -159,7 +159,8 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
   optimizer_ = std::make_unique<AdamW>(model_->layout(), adamw_config(cfg_));
   sampler_ = std::make_unique<SubnetworkSampler>(sampler_for(cfg_, shape));
   const auto& t = cfg_.train;
-  lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps};
+  lr_ = LrSchedule{float(t.lr), float(t.min_lr), t.warmup, t.steps,
+                   t.lr_schedule == "wsd" ? LrDecay::wsd : LrDecay::cosine, t.decay_fraction};
   inputs_.resize(size_t(max_share) * T);
   targets_.resize(size_t(max_share) * T);
   // A managed run (requeued or chained jobs) also checkpoints its last step, so a later job sees it complete.
