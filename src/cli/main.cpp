@@ -17,6 +17,7 @@
 #include "collective_error.hpp"
 #include "config/config.hpp"
 #include "data/prepare.hpp"
+#include "est/schedule_solver.hpp"
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/inspect.hpp"
@@ -142,6 +143,19 @@ int run(int argc, char** argv) {
   prepare->add_option("--name", shard_stem, "Shard name stem (default: the first text file's name up to its first dot)");
   prepare->add_option("--out", out_dir, "Output directory")->required();
   prepare->add_option("--val-fraction", val_fraction, "Fraction of the text held out for validation");
+
+  auto* schedule = app.add_subcommand("schedule", "EST schedules");
+  schedule->require_subcommand(1);
+  est::ScheduleSolveRequest solve_request;
+  auto* solve = schedule->add_subcommand("solve", "Write a three-stage EST schedule solved for a FLOPs saving on a config");
+  solve->add_option("--config", solve_request.config_path, "YAML configuration")->required();
+  solve->add_option("--saving", solve_request.saving, "Target training-FLOPs saving, in (0, 1)")->required();
+  solve->add_option("--set", solve_request.overrides, "Override a config key: key=value (repeatable)");
+  solve->add_option("--p-heads", solve_request.p_heads, "Head rate of stages 1 and 2 (default 0.5)");
+  solve->add_option("--p-mlp", solve_request.p_mlp, "MLP-neuron rate of stages 1 and 2 (default 0.5)");
+  solve->add_option("--p-layers", solve_request.p_layers, "Layer rate of stage 1 (default 0.5)");
+  solve->add_option("--stage1", solve_request.stage1, "Where stage 1 ends, a fraction of the run (default 0.20)");
+  solve->add_option("--out", solve_request.out, "Write the schedule to this file (atomically) instead of printing it");
 
   est::SampleRequest sample_request;
   auto* sample = app.add_subcommand("sample", "Continue a prompt with a model file (llm.c's GPT-2 or llama2.c's Llama)");
@@ -295,6 +309,16 @@ int run(int argc, char** argv) {
       std::printf("est: wrote %lld train tokens in %zu shard(s) and %lld val tokens to %s\n",
                   static_cast<long long>(r.train_tokens), r.train.size(), static_cast<long long>(r.val_tokens),
                   out_dir.c_str());
+    } else if (*solve) {
+      const auto solved = est::solve_schedule(solve_request);
+      if (world_rank() != 0) return;
+      if (solve_request.out.empty()) {
+        std::printf("%s", est::format_solved_schedule(solved).c_str());
+        return;
+      }
+      const double saving = est::write_solved_schedule(solved, solve_request.out);
+      std::printf("est: wrote %s (stage 2 until %.3f): saving %.5f of the training FLOPs of %s\n",
+                  solve_request.out.c_str(), solved.f2(), saving, solved.config.path.c_str());
     }
   });
   return 0;

@@ -34,6 +34,8 @@ struct StageFlops {
   double kv_heads = 0;          // the key/value heads they read (expected, for query-head draws)
   double active_layers = 0;     // mean over the stage's steps of the layers drawn
   double flops = 0, flops_full = 0;
+
+  double ratio() const { return flops_full > 0 ? flops / flops_full : 1.0; }
 };
 
 struct ScheduleFlops {

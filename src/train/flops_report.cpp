@@ -8,13 +8,16 @@
 
 namespace est {
 
-nlohmann::json flops_report(const Config& cfg) {
+ScheduleFlops schedule_flops_for(const Config& cfg, const Schedule& schedule) {
   const ModelShape shape = cfg.shape();
   const int T = cfg.model.seq_len;
-  const int64_t tokens = int64_t(cfg.train.batch_size) * T;
-  const Schedule schedule = schedule_for(cfg, shape);
-  const SubnetworkSampler sampler = sampler_for(cfg, shape);
-  const ScheduleFlops f = schedule_flops(shape, T, tokens, schedule, sampler, cfg.train.steps);
+  return schedule_flops(shape, T, int64_t(cfg.train.batch_size) * T, schedule, sampler_for(cfg, shape), cfg.train.steps);
+}
+
+nlohmann::json flops_report(const Config& cfg) {
+  const int64_t tokens = int64_t(cfg.train.batch_size) * cfg.model.seq_len;
+  const Schedule schedule = schedule_for(cfg, cfg.shape());
+  const ScheduleFlops f = schedule_flops_for(cfg, schedule);
   nlohmann::json stages = nlohmann::json::array();
   for (const StageFlops& s : f.stages) {
     const StageSpec& spec = schedule.stages[s.stage];
@@ -26,7 +29,7 @@ nlohmann::json flops_report(const Config& cfg) {
                       {"p_layers", spec.p_layers},
                       {"flops", s.flops},
                       {"flops_full", s.flops_full},
-                      {"ratio", s.flops_full > 0 ? s.flops / s.flops_full : 1.0}});
+                      {"ratio", s.ratio()}});
   }
   return {{"config", cfg.path},
           {"schedule", cfg.est.schedule.empty() ? "(full model)" : cfg.est.schedule},
