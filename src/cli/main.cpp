@@ -22,6 +22,9 @@
 #include "io/atomic_file.hpp"
 #include "io/inspect.hpp"
 #include "jobs/scaling_study.hpp"
+#include "jobs/study_array.hpp"
+#include "jobs/study_manifest.hpp"
+#include "jobs/study_runner.hpp"
 #include "parallel/failure_agreement.hpp"
 #include "sim/calibration.hpp"
 #include "sim/simulation.hpp"
@@ -98,6 +101,39 @@ int or_abort(const std::function<void()>& f) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (size > 1) MPI_Abort(MPI_COMM_WORLD, status);
   return status;
+}
+
+// `est study`: 0 when every point is done (or, with --slurm, the array is written), kExitResumable when stopped
+// by a signal, 1 when a point failed. It runs its points as child processes, so it runs on one rank only.
+int run_study(const std::string& spec, const std::vector<std::string>& overrides, const std::string& out, bool force,
+              bool slurm, const std::string& time_limit, const std::string& launcher) {
+  if (int size = 1; MPI_Comm_size(MPI_COMM_WORLD, &size), size > 1) {
+    if (world_rank() == 0) report("est study runs its points itself: start it without mpirun or srun");
+    return kExitBadInput;
+  }
+  est::StudyOutcome outcome;
+  if (const int rc = agreed([&] {
+        const est::StudyPlan plan = est::plan_study(spec, overrides, out);
+        const est::StudyTools tools = est::default_study_tools();
+        const auto manifest = est::open_study(out, plan, slurm ? "slurm" : "local", tools, force);
+        if (slurm) {
+          const std::string script = est::write_study_array(out, manifest, tools, time_limit, launcher);
+          std::printf("est: wrote %s, an array of %zu point(s); submit it with jobs/submit-study %s\n", script.c_str(),
+                      manifest["points"].size(), out.c_str());
+          return;
+        }
+        outcome = est::run_study_locally(out, tools.est_binary, stdout);
+      }))
+    return rc;
+  if (slurm) return 0;
+  std::printf("est study: %zu done now, %zu done before, %zu failed; manifest %s/manifest.json\n", outcome.done,
+              outcome.skipped, outcome.failed, out.c_str());
+  if (outcome.interrupted) return est::kExitResumable;
+  if (outcome.failed) {
+    report(std::to_string(outcome.failed) + " point(s) of the study in " + out + " failed: see their logs");
+    return 1;
+  }
+  return 0;
 }
 
 int run(int argc, char** argv) {
@@ -215,6 +251,18 @@ int run(int argc, char** argv) {
   scaling->add_flag("--force", study.force, "Replace an earlier study in --out");
   scaling->add_option("--cluster", study.cluster_path, "Cluster file: record est simulate's prediction per point");
 
+  std::string study_spec, study_out, study_time = "04:00:00", study_launcher = "srun";
+  bool study_force = false, study_slurm = false;
+  auto* study_cmd = app.add_subcommand(
+      "study", "Run every variant of an EST study at every seed (resumable), here or as a Slurm job array");
+  study_cmd->add_option("SPEC", study_spec, "Study file (YAML: config, seeds, baseline, variants)")->required();
+  study_cmd->add_option("--out", study_out, "Study directory (config.yaml, manifest.json, a run per point)")->required();
+  study_cmd->add_option("--set", overrides, "Override a config key for every point: key=value (repeatable)");
+  study_cmd->add_flag("--force", study_force, "Replace a different study in --out");
+  study_cmd->add_flag("--slurm", study_slurm, "Write DIR/study.sbatch, a job array of the points, instead of running them");
+  study_cmd->add_option("--time", study_time, "--slurm: time limit of every array task, HH:MM:SS (default 04:00:00)");
+  study_cmd->add_option("--launcher", study_launcher, "--slurm: srun or mpirun (default srun)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -243,6 +291,8 @@ int run(int argc, char** argv) {
     });
     return rc == 0 && trainer->stopped_by_signal() ? est::kExitResumable : rc;
   }
+  if (*study_cmd) return run_study(study_spec, overrides, study_out, study_force, study_slurm, study_time,
+                                   study_launcher);
   if (*bench) {
     est::Config cfg;
     if (const int rc = agreed([&] { cfg = est::load_config(config_path, overrides); })) return rc;

@@ -10,6 +10,7 @@
 #include "input_error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/timestamp.hpp"
+#include "jobs/slurm_script.hpp"
 #include "sim/simulation.hpp"
 
 namespace est {
@@ -18,25 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kFormatVersion = 1;
-
-// One word for bash and for sbatch's #SBATCH lines.
-std::string shell_quote(const std::string& s) {
-  if (!s.empty() && std::regex_match(s, std::regex("[A-Za-z0-9_./:=,+@%-]+"))) return s;
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-void check_launcher(const std::string& launcher) {
-  if (launcher != "srun" && launcher != "mpirun")
-    throw InputError("", "--launcher", "'" + launcher + "' is not a launcher (srun or mpirun)");
-}
-
-// Slurm's forms with hours: [D-]HH:MM:SS or HH:MM:SS.
-void check_time_limit(const std::string& time) {
-  if (!std::regex_match(time, std::regex("([0-9]+-)?[0-9]+:[0-5][0-9]:[0-5][0-9]")))
-    throw InputError("", "--time", "'" + time + "' is not a time limit (HH:MM:SS or D-HH:MM:SS)");
-}
 
 // An existing out_dir is replaced only when it is empty or, forced, an earlier study: --force must not wipe a
 // directory that merely was named by mistake (".", a run directory).
