@@ -1,2 +1,3 @@
 """Offline analysis of est runs: reads the traces (trace.h5) that `est train` writes and the manifests that
-`est jobs scaling` writes, and draws the plots and tables of a report. Only h5py, numpy and matplotlib."""
+`est jobs scaling` and `est study` write, and draws the plots and tables of reports and comparisons. Only h5py,
+numpy and matplotlib."""

@@ -1,8 +1,9 @@
-"""The command line: `est-analysis table` and `est-analysis report`. Bad input is one line on stderr,
-`est-analysis: error: FILE: KEY: message`, and exit status 2."""
+"""The command line: `est-analysis table`, `est-analysis report` and `est-analysis compare`. Bad input is one line
+on stderr, `est-analysis: error: FILE: KEY: message`, and exit status 2."""
 import argparse
 import sys
 
+from .compare import not_done_warning, summary, write_compare
 from .errors import AnalysisError
 from .report import write_report
 from .summary_table import table
@@ -20,7 +21,20 @@ def parser():
     r.add_argument("--baseline", metavar="RUN_OR_TRACE", help="the full-model run to compare with")
     r.add_argument("--out", default="report", metavar="DIR", help="the report folder (default: ./report)")
     r.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    c = commands.add_parser("compare", help="compare a quality study's variants with its baseline, over seeds")
+    c.add_argument("manifest", metavar="MANIFEST", help="the study's manifest.json (written by `est study`)")
+    c.add_argument("--out", metavar="DIR", help="the output folder (default: compare/ beside MANIFEST)")
+    c.add_argument("--force", action="store_true", help="replace DIR if it exists")
     return p
+
+
+def compare(args):
+    comparison, out = write_compare(args.manifest, args.out, args.force)
+    warning = not_done_warning(comparison)
+    if warning:
+        print(f"est-analysis: warning: {warning}", file=sys.stderr)
+    print(summary(comparison))
+    print(f"est-analysis: wrote {out}")
 
 
 def main(argv=None):
@@ -28,8 +42,10 @@ def main(argv=None):
     try:
         if args.command == "table":
             print(table(args.runs, args.baseline))
-        else:
+        elif args.command == "report":
             print(f"est-analysis: wrote {write_report(args.inputs, args.out, args.baseline, args.force)}")
+        else:
+            compare(args)
     except AnalysisError as e:
         print(f"est-analysis: error: {e}", file=sys.stderr)
         return 2

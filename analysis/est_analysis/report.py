@@ -1,14 +1,6 @@
-"""`est-analysis report`: the plots and report.md of one or more runs and scaling studies, written as one folder.
-
-The folder appears whole or not at all: everything is drawn into a hidden temporary folder beside it and renamed
-into place. An existing folder is replaced only with force (the old one is renamed aside first and removed after),
-so a report is never mixed with an older one's files. All inputs are read and checked before anything is written."""
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-from .errors import AnalysisError
+"""`est-analysis report`: the plots and report.md of one or more runs and scaling studies, written as one folder
+(whole or not at all, see folder.py). All inputs are read and checked before anything is written."""
+from .folder import write_folder
 from .plots.communication import plot_communication
 from .plots.imbalance import plot_imbalance
 from .plots.loss import plot_loss_vs_flops, plot_loss_vs_time
@@ -106,23 +98,4 @@ def write_report(inputs, out, baseline=None, force=False):
     runs = [Trace(p) for p in inputs if not str(p).endswith(".json")]
     studies = [Study(p) for p in inputs if str(p).endswith(".json")]
     base = Trace(baseline) if baseline is not None else None
-    out = Path(out)
-    if out.exists() and not (force and out.is_dir()):
-        raise AnalysisError(out, None, "exists; pass --force to replace it" if out.is_dir() else
-                            "exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        _draw(staging, runs, studies, base)
-        os.chmod(staging, 0o755)  # mkdtemp's folder is private; a report is not
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    return write_folder(out, force, lambda folder: _draw(folder, runs, studies, base))

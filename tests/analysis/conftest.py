@@ -52,10 +52,8 @@ def train(config, out, schedule, ranks=1, overrides=()):
     return out
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """{"est", "baseline", "mpi", "llama"}: run directories, each with its trace.h5."""
-    tmp = tmp_path_factory.mktemp("runs")
+def tiny_config(tmp):
+    """CONFIG over a small corpus prepared in tmp: tmp/tiny.yaml."""
     text = tmp / "text.txt"
     text.write_bytes(("In the beginning God created the heaven and the earth. " * 4000).encode())
     r = subprocess.run([EST, "data", "prepare", "--text", str(text), "--out", str(tmp / "data"),
@@ -63,6 +61,14 @@ def runs(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     config = tmp / "tiny.yaml"
     config.write_text(CONFIG.format(data=tmp / "data"))
+    return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{"est", "baseline", "mpi", "llama"}: run directories, each with its trace.h5."""
+    tmp = tmp_path_factory.mktemp("runs")
+    config = tiny_config(tmp)
     return {"est": train(config, tmp / "est", "gpt2-est.yaml"),
             "baseline": train(config, tmp / "full", "full.yaml"),
             "mpi": train(config, tmp / "mpi", "gpt2-est.yaml", ranks=2),
