@@ -185,3 +185,40 @@ def test_a_daemon_that_fails_to_start_is_reported_with_its_own_error(tmp_path):
     assert "No filesystem mounted on /sys/fs/cgroup" in r.stderr
     # munged and slurmctld, started before it, are stopped again.
     assert not (state / "slurmctld.pid").exists() and not (state / "munge" / "munged.pid").exists()
+
+
+def test_a_study_runs_as_one_array_and_a_resubmission_runs_only_what_is_left(cluster, workspace):
+    config = write_config(workspace, steps=6)
+    spec = workspace / "study.yaml"
+    spec.write_text(json.dumps({"config": config.name, "seeds": [1, 2], "variants": [
+        {"name": "full", "schedule": str(REPO / "schedules" / "full.yaml")},
+        {"name": "est", "schedule": str(REPO / "schedules" / "gpt2-est.yaml")}]}))
+    study = workspace / "study"
+    r = subprocess.run([EST, "study", spec, "--out", study, "--slurm", "--time", "00:05:00"], cwd=workspace,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+    def submit():
+        r = subprocess.run([REPO / "jobs" / "submit-study", study], env=cluster, cwd=workspace, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        [line] = r.stdout.splitlines()  # one array job
+        job = line.split()[0]
+        deadline = time.monotonic() + 180
+        while subprocess.run(["squeue", "-h", "-j", job], env=cluster, capture_output=True, text=True,
+                             timeout=60).stdout.strip():
+            assert time.monotonic() < deadline, f"array {job} still running"
+            time.sleep(1)
+
+    submit()
+    points = json.loads((study / "manifest.json").read_text())["points"]
+    assert len(points) == 4
+    for p in points:
+        log = (study / p["log"]).read_text()
+        with h5py.File(study / p["trace"], "r") as trace:
+            assert list(trace["step"][:]) == list(range(1, 7)), log
+    finished = {p["name"]: (study / p["trace"]).stat().st_mtime_ns for p in points}
+    shutil.rmtree(study / "est-s2")
+    submit()
+    assert (study / "est-s2" / "summary.json").exists()
+    assert all((study / p["trace"]).stat().st_mtime_ns == finished[p["name"]] for p in points if p["name"] != "est-s2")
