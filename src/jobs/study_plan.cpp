@@ -1,5 +1,6 @@
 #include "jobs/study_plan.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <regex>
