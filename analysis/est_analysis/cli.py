@@ -25,11 +25,12 @@ def parser():
     c.add_argument("manifest", metavar="MANIFEST", help="the study's manifest.json (written by `est study`)")
     c.add_argument("--out", metavar="DIR", help="the output folder (default: compare/ beside MANIFEST)")
     c.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    c.add_argument("--baseline", metavar="VARIANT", help="compare with this variant instead of the study's baseline")
     return p
 
 
 def compare(args):
-    comparison, out = write_compare(args.manifest, args.out, args.force)
+    comparison, out = write_compare(args.manifest, args.out, args.force, args.baseline)
     warning = not_done_warning(comparison)
     if warning:
         print(f"est-analysis: warning: {warning}", file=sys.stderr)

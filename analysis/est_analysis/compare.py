@@ -77,9 +77,10 @@ def _write(folder, comparison):
     (folder / "compare.json").write_text(json.dumps(_numbers(comparison), indent=2) + "\n")
 
 
-def write_compare(manifest, out=None, force=False):
-    """Compare the study of `manifest` in `out` (default: compare/ beside the manifest); (comparison, out)."""
-    comparison = Comparison(manifest)
+def write_compare(manifest, out=None, force=False, baseline=None):
+    """Compare the study of `manifest` in `out` (default: compare/ beside the manifest) with its baseline, or
+    with the variant `baseline`; (comparison, out)."""
+    comparison = Comparison(manifest, baseline)
     out = Path(out) if out is not None else comparison.manifest.path.parent / "compare"
     return comparison, write_folder(out, force, lambda folder: _write(folder, comparison))
 

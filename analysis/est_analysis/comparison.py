@@ -27,8 +27,8 @@ class VariantRuns:
 
 
 class Comparison:
-    def __init__(self, manifest_path):
-        self.manifest = StudyManifest(manifest_path)
+    def __init__(self, manifest_path, baseline=None):
+        self.manifest = StudyManifest(manifest_path, baseline)
         points = self.manifest.points
         self.not_done = [p for p in points if not p.done]
         self.variants = [VariantRuns(v, [p for p in points if p.variant == v.name])

@@ -29,7 +29,8 @@ class StudyPoint:
 
 
 class StudyManifest:
-    def __init__(self, path):
+    def __init__(self, path, baseline=None):
+        """`baseline`: a variant to compare with instead of the manifest's baseline (e.g. one EST schedule)."""
         self.path = Path(path)
         doc = self._document()
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
@@ -41,9 +42,10 @@ class StudyManifest:
         self.variants = {v.name: v for v in variants}
         if len(self.variants) < len(variants):
             raise AnalysisError(self.path, "variants", "two variants have the same name")
-        self.baseline = self._key(doc, "baseline")
+        self.baseline = self._key(doc, "baseline") if baseline is None else baseline
         if self.baseline not in self.variants:
-            raise AnalysisError(self.path, "baseline", f"{self.baseline!r} is not one of the variants")
+            raise AnalysisError(self.path, "baseline" if baseline is None else "--baseline",
+                                f"{self.baseline!r} is not one of the variants")
         self.points = [self._point(p, f"points[{i}]") for i, p in enumerate(self._list(doc, "points"))]
         self._check_pairs()
 

@@ -323,3 +323,15 @@ def test_a_variant_without_a_seed_in_common_with_the_baseline_has_no_difference(
     assert (row["Δ val loss vs baseline"], row["95% CI"]) == ("n/a", "n/a")
     assert "- gpt2-est-matched: no seed in common with the baseline" in r.stdout
     assert close(row["final val loss"], runs_of(study, "gpt2-est-matched")[1].final)
+
+
+def test_another_variant_can_be_the_baseline(study, tmp_path):
+    r = est_analysis("compare", study / "manifest.json", "--baseline", "gpt2-est", "--out", tmp_path / "vs-est")
+    assert r.returncode == 0, r.stderr
+    by_name = {row["variant"]: row for row in json.loads((tmp_path / "vs-est" / "compare.json").read_text())["variants"]}
+    base, est = runs_of(study, "full"), runs_of(study, "gpt2-est")
+    assert by_name["full"]["difference"]["mean"] == pytest.approx(
+        sum(base[s].final - est[s].final for s in (1, 2)) / 2, rel=1e-9)
+    r = est_analysis("compare", study / "manifest.json", "--baseline", "nope", "--out", tmp_path / "none")
+    assert r.returncode == 2 and "--baseline: 'nope' is not one of the variants" in r.stderr
+    assert not (tmp_path / "none").exists()
