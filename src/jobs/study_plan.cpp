@@ -111,8 +111,10 @@ int64_t steps_for_flops(const Config& cfg, const Schedule& schedule, double budg
   };
   const int64_t guess = std::llround(cfg.train.steps * budget / flops_at(cfg.train.steps));
   int64_t best = std::max<int64_t>(1, guess);
+  double best_gap = std::abs(flops_at(best) - budget);
   for (int64_t n = std::max<int64_t>(1, guess - 3); n <= guess + 3; ++n) {
-    if (std::abs(flops_at(n) - budget) < std::abs(flops_at(best) - budget)) best = n;
+    const double gap = std::abs(flops_at(n) - budget);
+    if (gap < best_gap) best = n, best_gap = gap;
   }
   return best;
 }
