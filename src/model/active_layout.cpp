@@ -87,13 +87,12 @@ ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shap
         }
       }
       if (s.kind != SliceKind::dense) full_ = false;
-      s.grad_offset = total_;
-      total_ += s.grad_size();
       where_[size_t(id) * (n_layer_ + 1) + (s.layer + 1)] = int(slices_.size());
       slices_.push_back(s);
     }
   }
 
+  place_gradients(params);
   if (host.empty()) return;
   indices_ = Kokkos::View<int*, MemSpace>("active_indices", host.size());
   Kokkos::deep_copy(indices_, Kokkos::View<const int*, Kokkos::HostSpace, Unmanaged>(host.data(), host.size()));
@@ -102,6 +101,26 @@ ActiveLayout::ActiveLayout(const ParameterLayout& params, const ModelShape& shap
     s.index = Vec<const int>(indices_.data() + p.index_at, s.kept);
     s.map = Vec<const int>(indices_.data() + p.map_at, s.rows);
   }
+}
+
+void ActiveLayout::place_gradients(const ParameterLayout& params) {
+  const auto place = [&](ActiveSlice& s) {
+    s.grad_offset = total_;
+    total_ += s.grad_size();
+  };
+  // The encoder's backward pass, the last of all, completes the embeddings (a tied LM head's included).
+  const auto late = [&](const ActiveSlice& s) { return s.layer < 0 && params[s.id].kind == ParamKind::embedding; };
+  for (ActiveSlice& s : slices_)
+    if (s.layer < 0 && !late(s)) place(s);
+  layers_begin_ = total_;
+  layer_end_.assign(size_t(n_layer_), 0);
+  for (int l = n_layer_ - 1; l >= 0; --l) {
+    for (ActiveSlice& s : slices_)
+      if (s.layer == l) place(s);
+    layer_end_[size_t(l)] = total_;
+  }
+  for (ActiveSlice& s : slices_)
+    if (late(s)) place(s);
 }
 
 const ActiveSlice& ActiveLayout::slice(int id, int layer) const {

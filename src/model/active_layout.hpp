@@ -3,8 +3,12 @@
 // dense (all of it), or only some rows: the query rows and attention-projection rows of the active heads, the
 // key/value rows of the key/value heads they read, the MLP rows of the active neurons (parameters.hpp keeps the
 // projections input-major for this).
-// The gradient stores each slice compactly, back to back in the parameter order, so for the full model it is
-// the plain gradient in the parameter layout, and a subnetwork's gradient is exactly as large as the subnetwork.
+// The gradient stores each slice compactly, back to back, so a subnetwork's gradient is exactly as large as the
+// subnetwork. Its order is the order in which the backward pass completes the slices, so that the data-parallel
+// sum can start on its front while the backward pass still fills the rest (parallel/gradient_reducer.hpp):
+// first the tensors outside the layers that the LM head's backward finishes (final norm, an untied LM head), then
+// the layers from the last to the first (each layer's tensors in parameter order), then the embeddings, which the
+// encoder's backward, the last kernel of the pass, completes.
 #include <vector>
 
 #include "est/subnetwork.hpp"
@@ -41,12 +45,19 @@ class ActiveLayout {
   const ActiveSlice& slice(int id, int layer) const;
   int64_t total() const { return total_; }  // gradient entries
   bool is_full() const { return full_; }
+  // Gradient entries [0, ready_before_layers()) are complete once the backward pass reaches the layers, and
+  // [0, ready_after_layer(l)) once it has gone through layer l (the last layer first).
+  int64_t ready_before_layers() const { return layers_begin_; }
+  int64_t ready_after_layer(int l) const { return layer_end_[l]; }
 
  private:
+  void place_gradients(const ParameterLayout& params);
+
   std::vector<ActiveSlice> slices_;
   std::vector<int> where_;  // (id, layer) -> position in slices_
   int n_layer_;
-  int64_t total_ = 0;
+  int64_t total_ = 0, layers_begin_ = 0;
+  std::vector<int64_t> layer_end_;
   bool full_ = true;
   Kokkos::View<int*, MemSpace> indices_;  // every slice's index and map, one allocation per step
 };

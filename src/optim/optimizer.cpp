@@ -23,9 +23,14 @@ void AdamW::step(Model& model, float lr, float grad_scale) {
     const AdamWStep step{lr, cfg_.beta1, cfg_.beta2, cfg_.eps, decay_for(layout_[s.id]), grad_scale, t_};
     switch (s.kind) {
       case SliceKind::dense: {
-        // Dense slices of one tensor lie back to back in both buffers: one launch covers the run.
+        // Dense neighbours that lie back to back in both buffers and decay alike: one launch covers the run.
         int64_t n = s.rows * s.cols;
-        while (i + 1 < slices.size() && slices[i + 1].id == s.id && slices[i + 1].kind == SliceKind::dense) n += slices[++i].grad_size();
+        for (; i + 1 < slices.size(); n += slices[++i].grad_size()) {
+          const ActiveSlice& next = slices[i + 1];
+          if (next.kind != SliceKind::dense || next.offset != s.offset + n || next.grad_offset != s.grad_offset + n ||
+              decay_for(layout_[next.id]) != step.weight_decay)
+            break;
+        }
         adamw_update(vec(p + s.offset, n), vec(m_.data() + s.offset, n), vec(v_.data() + s.offset, n),
                      cvec(g + s.grad_offset, n), step);
         break;

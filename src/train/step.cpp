@@ -1,10 +1,12 @@
 #include "train/step.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "reduce.hpp"
 #include "train/timing.hpp"
@@ -20,17 +22,23 @@ double comm_seconds(const ProcessGrid* grid) {
 }  // namespace
 
 double gradient_norm(const Model& model, const ProcessGrid* grid) {
-  // The compact gradient keeps each tensor's slices together: one reduction per tensor.
+  const VecF g = model.grads();
+  if (!grid || grid->tp_size() == 1) return std::sqrt(sum_of_squares(g));
+  // Tensor-parallel shards are summed over the group, replicated tensors counted once: one reduction per run of
+  // slices that lie back to back in the gradient and are alike.
+  std::vector<const ActiveSlice*> order;
+  for (const ActiveSlice& s : model.active().slices()) order.push_back(&s);
+  std::sort(order.begin(), order.end(), [](auto a, auto b) { return a->grad_offset < b->grad_offset; });
   double sq[2] = {0.0, 0.0};  // sharded, replicated
-  const auto& slices = model.active().slices();
-  for (size_t i = 0; i < slices.size();) {
-    const int id = slices[i].id;
-    const int64_t begin = slices[i].grad_offset;
+  for (size_t i = 0; i < order.size();) {
+    const bool sharded = model.layout()[order[i]->id].sharded();
+    const int64_t begin = order[i]->grad_offset;
     int64_t end = begin;
-    for (; i < slices.size() && slices[i].id == id; ++i) end = slices[i].grad_offset + slices[i].grad_size();
-    sq[model.layout()[id].sharded() ? 0 : 1] += sum_of_squares(cvec(model.grads().data() + begin, end - begin));
+    for (; i < order.size() && order[i]->grad_offset == end && model.layout()[order[i]->id].sharded() == sharded; ++i)
+      end += order[i]->grad_size();
+    sq[sharded ? 0 : 1] += sum_of_squares(cvec(g.data() + begin, end - begin));
   }
-  if (grid) grid->tp().allreduce_sum(&sq[0], 1);
+  grid->tp().allreduce_sum(&sq[0], 1);
   return std::sqrt(sq[0] + sq[1]);
 }
 
