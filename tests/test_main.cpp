@@ -6,7 +6,8 @@
 // MPI first, then Kokkos on OMP_NUM_THREADS threads (or every core), as the est binary starts them; suites that
 // need several ranks run under mpiexec.
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   ::testing::InitGoogleTest(&argc, argv);
   int rc = 0;
   {

@@ -131,6 +131,26 @@ TEST_P(ByArch, EveryLayoutMatchesOneRankForTwentyEstSteps) {
   }
 }
 
+// The gradient's sums overlapped with the backward pass in many small buckets, against the same buckets summed
+// after it: the same training to the last bit on every layout, so no bucket starts before the pass completes it.
+TEST_P(ByArch, OverlappedGradientSumsTrainExactlyAsBlockingOnes) {
+  SharedData data;
+  for (int tp : layouts()) {
+    const auto train = [&](const std::string& overlap) {
+      Trainer t(config(data.dir(), {"parallel.tp=" + std::to_string(tp), "parallel.balance=false",
+                                    "parallel.bucket_mb=0.002", "parallel.overlap=" + overlap, "output.trace=false",
+                                    "output.dir=" + data.dir() + "/overlap_" + overlap + std::to_string(tp)},
+                       GetParam()),
+                MPI_COMM_WORLD);
+      t.run();
+      return std::make_pair(t.losses(), t.model().gather_params());
+    };
+    const auto overlapped = train("true"), blocking = train("false");
+    EXPECT_EQ(overlapped.first, blocking.first) << "tp " << tp;
+    EXPECT_EQ(overlapped.second, blocking.second) << "tp " << tp;
+  }
+}
+
 // Straight through against stopped at `stop` and resumed: losses and parameters to the last bit.
 void expect_exact_resume(const SharedData& data, int tp, int stop, const std::string& name, Arch arch) {
   const std::vector<std::string> common = {"parallel.tp=" + std::to_string(tp), "parallel.balance=false",
@@ -240,11 +260,12 @@ TEST(ParallelTraining, OnlyTheSubnetworksGradientIsReduced) {
   for (int i = 0; i < 2; ++i) {
     model.set_subnetwork(i == 0 ? Subnetwork::full(shape) : sampler.sample(stage1, 0));
     grid.dp().reset_stats();
-    const StepStats s = train_step(model, optimizer, 1e-3f, 1.0, StepContext{&grid, 0, 1.0});
+    if (grid.dp_async()) grid.dp_async()->reset_stats();
+    const StepStats s = train_step(model, optimizer, 1e-3f, 1.0, StepContext{&grid, 0, 1.0, {}});
     EXPECT_EQ(s.grad_bytes, int64_t(model.grads().extent(0)) * 4);
     entries[i] = int64_t(model.grads().extent(0));
-    // The gradient, the loss and the barrier's zero bytes: all this rank sends over the data-parallel group.
-    bytes[i] = grid.dp().stats().bytes;
+    // The gradient's sums, the loss and the barrier's zero bytes: all this rank sends over the data-parallel group.
+    bytes[i] = grid.dp().stats().bytes + (grid.dp_async() ? grid.dp_async()->stats().bytes : 0);
     if (world_size() > 1) {
       EXPECT_EQ(bytes[i], entries[i] * 4 + int64_t(sizeof(double)));
     }

@@ -273,6 +273,8 @@ std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& tru
         row.compute_seconds.push_back(run.dp == 1 ? compute : compute * (k == 0 ? 1.1 : 0.9));
         row.comm_seconds.push_back(cost.dp_comm_seconds);
         row.wait_seconds.push_back(0);
+        row.dp_reduce_seconds.push_back(cost.dp_comm_seconds);
+        row.dp_exposed_seconds.push_back(cost.dp_comm_seconds);
       }
       row.dp_bytes = w.dp.bytes;
       writer.append(row);

@@ -68,6 +68,8 @@ TraceRow row(int64_t step, int run = 0) {
     r.compute_seconds.push_back(step + 0.1 * k);
     r.comm_seconds.push_back(step + 0.2 * k);
     r.wait_seconds.push_back(step + 0.3 * k);
+    r.dp_reduce_seconds.push_back(step + 0.4 * k);
+    r.dp_exposed_seconds.push_back(step + 0.5 * k);
   }
   r.dp_bytes = 1000.0 * step;
   r.tp_bytes = 10.0 * step;
@@ -153,6 +155,8 @@ double expected(const TraceRow& r, const std::string& name, size_t col) {
   if (name == "compute_seconds") return r.compute_seconds[col];
   if (name == "comm_seconds") return r.comm_seconds[col];
   if (name == "wait_seconds") return r.wait_seconds[col];
+  if (name == "dp_reduce_seconds") return r.dp_reduce_seconds[col];
+  if (name == "dp_exposed_seconds") return r.dp_exposed_seconds[col];
   if (name == "dp_bytes") return r.dp_bytes;
   if (name == "tp_bytes") return r.tp_bytes;
   ADD_FAILURE() << "unknown dataset " << name;
@@ -187,6 +191,8 @@ const Schema kSchema[] = {
     {"compute_seconds", H5T_FLOAT, 8, kRanks},
     {"comm_seconds", H5T_FLOAT, 8, kRanks},
     {"wait_seconds", H5T_FLOAT, 8, kRanks},
+    {"dp_reduce_seconds", H5T_FLOAT, 8, kRanks},
+    {"dp_exposed_seconds", H5T_FLOAT, 8, kRanks},
     {"dp_bytes", H5T_FLOAT, 8, 0},
     {"tp_bytes", H5T_FLOAT, 8, 0},
 };
@@ -236,7 +242,7 @@ TEST(TraceWriter, WritesRootAndDatasetAttributes) {
   H5Handle f = open_read_only(path);
   const TraceMetadata m = metadata();
   EXPECT_EQ(string_attribute(f.get(), "est_kind"), "trace");
-  EXPECT_EQ(int_attribute(f.get(), "format_version"), 1);
+  EXPECT_EQ(int_attribute(f.get(), "format_version"), 2);
   EXPECT_EQ(string_attribute(f.get(), "config"), m.config_yaml);
   EXPECT_EQ(string_attribute(f.get(), "schedule"), m.schedule_yaml);
   EXPECT_EQ(string_attribute(f.get(), "git_revision"), m.git_revision);
@@ -428,7 +434,7 @@ TEST(InspectTrace, SummarisesTheTrace) {
   ASSERT_EQ(r.status, 0);
   const nlohmann::json j = r.json();
   EXPECT_EQ(j["kind"], "trace");
-  EXPECT_EQ(j["format_version"], 1);
+  EXPECT_EQ(j["format_version"], 2);
   EXPECT_EQ(j["rows"], 25);
   EXPECT_EQ(j["first_step"], 1);
   EXPECT_EQ(j["last_step"], 25);

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   H5open();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  // The gradient's data-parallel sums run on a thread of their own (parallel/async_allreduce_mpi.cpp).
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   const int rc = run(argc, argv);
   MPI_Finalize();
   return rc;

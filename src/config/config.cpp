@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -109,6 +110,8 @@ const std::map<std::string, Setter>& schema() {
       field("parallel.balance_patience", &Config::parallel, &ParallelConfig::balance_patience),
       field("parallel.slow_rank", &Config::parallel, &ParallelConfig::slow_rank),
       field("parallel.slow_factor", &Config::parallel, &ParallelConfig::slow_factor),
+      field("parallel.bucket_mb", &Config::parallel, &ParallelConfig::bucket_mb),
+      field("parallel.overlap", &Config::parallel, &ParallelConfig::overlap),
       field("output.dir", &Config::output, &OutputConfig::dir),
       field("output.save_model", &Config::output, &OutputConfig::save_model),
       field("output.on_checkpoint_error", &Config::output, &OutputConfig::on_checkpoint_error),
@@ -315,6 +318,8 @@ void validate(const Reader& r) {
   r.require(p.balance_patience >= 1, "parallel.balance_patience", "must be >= 1");
   r.require(p.slow_rank >= -1, "parallel.slow_rank", "must be a rank, or -1 for none");
   r.require(p.slow_factor >= 1.0, "parallel.slow_factor", "must be >= 1");
+  r.require(p.bucket_mb >= 0 && std::isfinite(p.bucket_mb), "parallel.bucket_mb",
+            "must be >= 0 (MiB per bucket of the gradient's sum; 0: one bucket)");
   r.require(c.runtime.threads >= 0, "runtime.threads", "must be >= 0 (0: all cores)");
   gemm::Backend backend;
   r.require(gemm::parse_backend(c.runtime.gemm, backend), "runtime.gemm",

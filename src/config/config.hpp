@@ -77,6 +77,10 @@ struct ParallelConfig {
   int balance_patience = 5;        // ...for this many steps
   int slow_rank = -1;              // emulate a slow node: this rank's compute takes slow_factor times longer
   double slow_factor = 1.0;
+  // The data-parallel gradient's sum: buckets of bucket_mb MiB (0: one), each started as the backward pass
+  // completes it (overlap) or all after the pass (parallel/gradient_reducer.hpp).
+  double bucket_mb = 25;
+  bool overlap = true;
 };
 
 struct OutputConfig {

@@ -1,4 +1,4 @@
-// trace.h5, format_version 1: one row per optimizer step; n rows, L = n_layer, R = ranks. Every dataset is chunked
+// trace.h5, format_version 2: one row per optimizer step; n rows, L = n_layer, R = ranks. Every dataset is chunked
 // (64 rows) with an unlimited first dimension and carries `units` and `description` attributes; `/@` rows are
 // the root's attributes, written once when the file is created (SWMR allows no new attributes later).
 //
@@ -22,12 +22,17 @@
 // | tokens              | int64   | [n]    | training tokens so far                                           |
 // | wall_seconds        | float64 | [n]    | seconds since this invocation started                            |
 // | compute_seconds     | float64 | [n, R] | per rank: seconds computing this step                            |
-// | comm_seconds        | float64 | [n, R] | per rank: seconds in collectives this step                       |
+// | comm_seconds        | float64 | [n, R] | per rank: seconds blocked in collectives this step, the gradient |
+// |                     |         |        | sum's exposed part (dp_exposed_seconds) included                 |
 // | wait_seconds        | float64 | [n, R] | per rank: seconds waiting for other ranks this step              |
+// | dp_reduce_seconds   | float64 | [n, R] | per rank: the data-parallel gradient sum's own seconds, hidden   |
+// |                     |         |        | behind the backward pass or not (0 with one replica)             |
+// | dp_exposed_seconds  | float64 | [n, R] | per rank: seconds of the gradient sum the backward pass did not  |
+// |                     |         |        | hide, waited for before the optimizer step                      |
 // | dp_bytes            | float64 | [n]    | rank 0's data-parallel collective payload this step              |
 // | tp_bytes            | float64 | [n]    | rank 0's tensor-parallel collective payload this step            |
 // | /@est_kind          | string  | scalar | "trace"                                                          |
-// | /@format_version    | int32   | scalar | 1                                                                |
+// | /@format_version    | int32   | scalar | 2 (1: before dp_reduce_seconds and dp_exposed_seconds)          |
 // | /@config            | string  | scalar | the effective configuration (YAML)                               |
 // | /@schedule          | string  | scalar | the EST schedule's text ("" without one)                         |
 // | /@git_revision      | string  | scalar | of the source the binary was built from                          |
@@ -61,7 +66,7 @@
 namespace est {
 namespace {
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 constexpr hsize_t kChunkRows = 64;
 
 using Bytes = std::vector<unsigned char>;
@@ -145,8 +150,13 @@ const std::vector<Column>& columns() {
       scalar("tokens", &R::tokens, "tokens", "training tokens so far"),
       scalar("wall_seconds", &R::wall_seconds, "s", "seconds since this invocation started"),
       per(Width::ranks, "compute_seconds", &R::compute_seconds, "s", "per rank: seconds computing this step"),
-      per(Width::ranks, "comm_seconds", &R::comm_seconds, "s", "per rank: seconds in collectives this step"),
+      per(Width::ranks, "comm_seconds", &R::comm_seconds, "s",
+          "per rank: seconds blocked in collectives this step (the gradient sum's exposed part included)"),
       per(Width::ranks, "wait_seconds", &R::wait_seconds, "s", "per rank: seconds waiting for other ranks"),
+      per(Width::ranks, "dp_reduce_seconds", &R::dp_reduce_seconds, "s",
+          "per rank: the data-parallel gradient sum's own seconds, hidden or not"),
+      per(Width::ranks, "dp_exposed_seconds", &R::dp_exposed_seconds, "s",
+          "per rank: seconds of the gradient sum the backward pass did not hide"),
       scalar("dp_bytes", &R::dp_bytes, "bytes", "rank 0's data-parallel collective payload this step"),
       scalar("tp_bytes", &R::tp_bytes, "bytes", "rank 0's tensor-parallel collective payload this step"),
   };

@@ -37,6 +37,7 @@ struct TraceRow {
   int64_t tokens = 0;  // so far
   double wall_seconds = 0;  // since the run (this invocation) started
   std::vector<double> compute_seconds, comm_seconds, wait_seconds;  // per rank
+  std::vector<double> dp_reduce_seconds, dp_exposed_seconds;        // per rank: the gradient sum, all and unhidden
   double dp_bytes = 0, tp_bytes = 0;  // this rank 0's collective payload this step
 };
 

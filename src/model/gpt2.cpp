@@ -194,6 +194,7 @@ void GPT2::backward() {
   Kokkos::deep_copy(s.dresidual, 0.0f);
   layernorm_backward(dresidual, vec(grad(LNFW, -1), C), vec(grad(LNFB, -1), C), dc, cmat(final_residual_, BT, C),
                      cvec(param(LNFW), C), cvec(a.lnf_mean.data(), BT), cvec(a.lnf_rstd.data(), BT));
+  gradients_complete(active_->ready_before_layers());
 
   for (int64_t l = L - 1; l >= 0; --l) {
     if (!sub_.layers[l].active) continue;
@@ -223,6 +224,7 @@ void GPT2::backward() {
     tp_allreduce(dc);
     layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(layer_input_[l], BT, C),
                        cvec(w.ln1w, C), x.ln1_mean, x.ln1_rstd);
+    gradients_complete(active_->ready_after_layer(int(l)));
   }
   encoder_backward(mat(grad(WTE, -1), Vp, C), mat(grad(WPE, -1), shape_.max_seq_len, C), dresidual, tokens_, T);
 }

@@ -223,6 +223,7 @@ void Llama::backward() {
   Kokkos::deep_copy(s.dresidual, 0.0f);
   rmsnorm_backward(dresidual, vec(grad(L_RMSFW, -1), C), dc, cmat(final_residual_, BT, C), cvec(param(L_RMSFW), C),
                    cvec(a.lnf_rstd.data(), BT));
+  gradients_complete(active_->ready_before_layers());
   for (int64_t l = L - 1; l >= 0; --l) {
     if (!sub_.layers[l].active) continue;
     const LayerWeights w = weights(int(l));
@@ -231,6 +232,7 @@ void Llama::backward() {
     mlp_block_backward(l, w, x, dbranch);
     if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
     attention_block_backward(l, w, x, dbranch);
+    gradients_complete(active_->ready_after_layer(int(l)));
   }
   if (!shape_.tie_embeddings) Kokkos::deep_copy(vec(grad(L_WTE, -1), Vp * C), 0.0f);
   embedding_backward(mat(grad(L_WTE, -1), Vp, C), dresidual, tokens_);

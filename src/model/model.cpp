@@ -134,14 +134,17 @@ float Model::forward() {
   return static_cast<float>(sum / BT);
 }
 
-float Model::forward_backward(int64_t tokens) {
+float Model::forward_backward(int64_t tokens, const std::function<void(int64_t)>& complete) {
   if (!active_->is_full()) gather_weights();
   forward_to_logits();
   const int64_t BT = int64_t(B_) * T_;
   if (tokens == 0) tokens = BT;
   const double sum = crossentropy_forward_backward(mat(logits_.data(), BT, shape_.padded_vocab_size), targets_,
                                                    shape_.vocab_size, 1.0f / tokens);
+  complete_ = complete;
   backward();
+  gradients_complete(active_->total());
+  complete_ = nullptr;
   return static_cast<float>(sum / tokens);
 }
 

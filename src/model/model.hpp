@@ -8,6 +8,7 @@
 // otherwise): a skipped layer runs no kernel, and an active layer's GEMMs run at the reduced sizes of its
 // active heads and neurons, on compact copies of their weight rows.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -82,8 +83,10 @@ class Model {
   float forward();
   // The batch's summed cross-entropy divided by `tokens` (0: this batch's B*T), and its gradient in grads():
   // with tokens = the global batch's, the data-parallel ranks' results add up to the global mean and its
-  // gradient, however the batch is shared out.
-  float forward_backward(int64_t tokens = 0);
+  // gradient, however the batch is shared out. During the backward pass `complete(n)` is called (when given)
+  // each time grads()' first n entries are final, after the kernels that write them were issued; the last call
+  // has n = grads()' size.
+  float forward_backward(int64_t tokens = 0, const std::function<void(int64_t)>& complete = {});
   // The last forward's logits (B*T, padded vocabulary).
   CMatF logits() const { return cmat(logits_.data(), int64_t(B_) * T_, shape_.padded_vocab_size); }
 
@@ -136,6 +139,10 @@ class Model {
   MatF residual_after(int64_t l, bool after_mlp) const;
   // Sums a row-parallel output (or a column-parallel input gradient) over the tensor-parallel group.
   void tp_allreduce(MatF x) const;
+  // The backward pass has completed grads()' first n entries (forward_backward's `complete`).
+  void gradients_complete(int64_t n) const {
+    if (complete_) complete_(n);
+  }
   // Each architecture's passes: the logits of the current batch, and the gradient from the dlogits that
   // forward_backward leaves in their place.
   virtual void forward_to_logits() = 0;
@@ -152,6 +159,7 @@ class Model {
   Kokkos::View<int*, MemSpace> tokens_, targets_;
   Subnetwork sub_;
   std::unique_ptr<ActiveLayout> active_;
+  std::function<void(int64_t)> complete_;  // forward_backward's, for the length of the call
 
  private:
   // The parameters change every step, so the compact copies are refreshed before each forward pass.

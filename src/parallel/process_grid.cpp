@@ -21,10 +21,12 @@ ProcessGrid::ProcessGrid(MPI_Comm world, int tp) : tp_(tp) {
   world_comm_ = std::make_unique<MpiCommunicator>(world_);
   tp_comm_ = make_device_communicator(tp_mpi_);
   dp_comm_ = make_device_communicator(dp_mpi_);
+  if (dp_size() > 1) dp_async_ = make_async_allreduce(dp_mpi_);
 }
 
 ProcessGrid::~ProcessGrid() {
   // The communicators go before the MPI groups they use.
+  dp_async_.reset();
   world_comm_.reset();
   tp_comm_.reset();
   dp_comm_.reset();

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "parallel/async_allreduce.hpp"
 #include "parallel/communicator.hpp"
 
 namespace est {
@@ -30,11 +31,14 @@ class ProcessGrid {
   MPI_Comm world_mpi() const { return world_; }
   Communicator& tp() const { return *tp_comm_; }
   Communicator& dp() const { return *dp_comm_; }
+  // The data-parallel group's non-blocking sums, for the gradient's buckets (null with one replica).
+  AsyncAllreduce* dp_async() const { return dp_async_.get(); }
 
  private:
   int world_rank_ = 0, world_size_ = 1, tp_ = 1;
   MPI_Comm world_ = MPI_COMM_NULL, tp_mpi_ = MPI_COMM_NULL, dp_mpi_ = MPI_COMM_NULL;
   std::unique_ptr<Communicator> world_comm_, tp_comm_, dp_comm_;
+  std::unique_ptr<AsyncAllreduce> dp_async_;
 };
 
 }  // namespace est

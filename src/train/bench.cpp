@@ -94,11 +94,33 @@ double llmc_flops_per_token(const ModelShape& s, int T) {
 
 struct Timed {
   StageSpec spec;
-  int stage;  // 1-based in the schedule; 0 for the full-model reference the schedule lacks
-  std::vector<double> seconds;
+  int stage;     // 1-based in the schedule; 0 for the full-model reference the schedule lacks
+  bool overlap;  // the gradient's data-parallel sum overlapped with the backward pass
+  std::vector<double> seconds, dp_reduce, dp_exposed;
   double flops = 0, flops_full = 0;
   double grad_bytes = 0, tp_bytes = 0;  // per step, this rank
 };
+
+// With several replicas, each stage's step with the gradient sum overlapped and blocking, side by side.
+nlohmann::json data_parallel_table(const std::vector<Timed>& runs, int64_t tokens, bool overlap_available) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const Timed& run : runs) {
+    if (!run.overlap) continue;
+    const Timed& blocking =
+        *std::find_if(runs.begin(), runs.end(), [&](const Timed& t) { return !t.overlap && t.stage == run.stage; });
+    nlohmann::json row = {{"stage", run.stage}};
+    for (const Timed* t : {&run, &blocking}) {
+      const double step = median(t->seconds);
+      row[t->overlap ? "overlapped" : "blocking"] = {{"step_seconds", step},
+                                                     {"tokens_per_second", tokens / step},
+                                                     {"dp_reduce_seconds", median(t->dp_reduce)},
+                                                     {"dp_exposed_seconds", median(t->dp_exposed)}};
+    }
+    row["step_ratio"] = median(run.seconds) / median(blocking.seconds);
+    stages.push_back(row);
+  }
+  return {{"overlap_available", overlap_available}, {"stages", stages}};
+}
 
 }  // namespace
 
@@ -130,11 +152,21 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   }
   model.set_batch(inputs.data() + int64_t(first) * T, targets.data() + int64_t(first) * T, B);
 
+  // Every stage with the config's gradient sum, and with several replicas the other way too.
+  const bool overlap = cfg.parallel.overlap;
+  std::vector<StageSpec> specs = schedule.stages;
+  std::vector<int> numbers(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) numbers[i] = int(i) + 1;
+  if (std::none_of(specs.begin(), specs.end(), [](const StageSpec& s) { return s.is_full(); })) {
+    specs.push_back(StageSpec{});
+    numbers.push_back(0);
+  }
   std::vector<Timed> runs;
-  for (size_t i = 0; i < schedule.stages.size(); ++i) runs.push_back({schedule.stages[i], int(i) + 1, {}});
-  auto full = std::find_if(runs.begin(), runs.end(), [](const Timed& t) { return t.spec.is_full(); });
-  if (full == runs.end()) runs.push_back({StageSpec{}, 0, {}});
-  Timed& reference = *std::find_if(runs.begin(), runs.end(), [](const Timed& t) { return t.spec.is_full(); });
+  for (const bool o : dp > 1 ? std::vector<bool>{overlap, !overlap} : std::vector<bool>{overlap})
+    for (size_t i = 0; i < specs.size(); ++i) runs.push_back({specs[i], numbers[i], o, {}, {}, {}});
+  Timed& reference = *std::find_if(runs.begin(), runs.end(),
+                                   [&](const Timed& t) { return t.spec.is_full() && t.overlap == overlap; });
+  const GradientReduction reduction{cfg.parallel.bucket_mb, overlap};
 
   GemmProbe probe(largest_gemm(shape, BT));
   std::vector<double> rates;
@@ -146,11 +178,13 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
       const int64_t tp_bytes = grid.tp().stats().bytes;
       const auto t0 = Clock::now();
       const StepStats st = train_step(model, optimizer, float(cfg.train.lr), cfg.train.grad_clip,
-                                      StepContext{&grid, tokens, 1.0});
+                                      StepContext{&grid, tokens, 1.0, {reduction.bucket_mb, run.overlap}});
       const double dt = seconds_since(t0);
       if (round < kWarmup) continue;
       const StepFlops f = step_flops(shape, T, tokens, sub);
       run.seconds.push_back(dt);
+      run.dp_reduce.push_back(st.dp_reduce_seconds);
+      run.dp_exposed.push_back(st.dp_exposed_seconds);
       run.flops += f.executed / steps;
       run.flops_full += f.full / steps;
       run.grad_bytes += double(st.grad_bytes) / steps;
@@ -165,6 +199,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const double gemm_gflops = median(rates);
   nlohmann::json stages = nlohmann::json::array();
   for (const Timed& run : runs) {
+    if (run.overlap != overlap) continue;
     const double t = median(run.seconds);
     stages.push_back({{"stage", run.stage},
                       {"p_heads", run.spec.p_heads},
@@ -210,6 +245,10 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["planned_mib"] = double(planned_host) / (1 << 20);
   j["planned_to_peak_rss"] = j["planned_mib"].get<double>() / j["peak_rss_mib"].get<double>();
   j["stages"] = stages;
+  if (dp > 1) {
+    j["gradient_reduction"] = {{"bucket_mb", reduction.bucket_mb}, {"overlap", overlap}};
+    j["data_parallel"] = data_parallel_table(runs, tokens, grid.dp_async()->overlaps());
+  }
   return j;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -45,8 +47,15 @@ double gradient_norm(const Model& model, const ProcessGrid* grid) {
 StepStats train_step(Model& model, AdamW& optimizer, float lr, double grad_clip, const StepContext& ctx) {
   StepStats s;
   const double comm0 = comm_seconds(ctx.grid);
+  AsyncAllreduce* channel = ctx.grid ? ctx.grid->dp_async() : nullptr;
+  std::optional<GradientReducer> reducer;
+  if (channel) {
+    reducer.emplace(*channel, ctx.reduction);
+    reducer->begin(model.grads().data(), int64_t(model.grads().extent(0)));
+  }
   auto t0 = Clock::now();
-  s.loss = model.forward_backward(ctx.global_tokens);
+  s.loss = model.forward_backward(ctx.global_tokens,
+                                  reducer ? [&](int64_t n) { reducer->complete(n); } : std::function<void(int64_t)>());
   Kokkos::fence();
   double compute = seconds_since(t0) - (comm_seconds(ctx.grid) - comm0);
   if (ctx.slow_factor > 1.0) {
@@ -55,12 +64,14 @@ StepStats train_step(Model& model, AdamW& optimizer, float lr, double grad_clip,
   }
 
   s.grad_bytes = int64_t(model.grads().extent(0)) * int64_t(sizeof(float));
-  if (ctx.grid && ctx.grid->dp_size() > 1) {
-    // A barrier first, so the reduction's own time and the wait for the slowest rank are told apart.
-    t0 = Clock::now();
+  if (reducer) {
+    // A barrier first, so the wait for the slowest rank's backward pass and the sum's unhidden rest are told apart.
+    const double before = ctx.grid->dp().stats().seconds;
     ctx.grid->dp().barrier();
-    s.wait_seconds = seconds_since(t0);
-    ctx.grid->dp().allreduce_sum(model.grads().data(), int64_t(model.grads().extent(0)));
+    s.wait_seconds = ctx.grid->dp().stats().seconds - before;
+    const ReductionStats r = reducer->finish();
+    s.dp_exposed_seconds = r.exposed_seconds;
+    s.dp_reduce_seconds = r.busy_seconds;
     double loss = s.loss;
     ctx.grid->dp().allreduce_sum(&loss, 1);
     s.loss = static_cast<float>(loss);
@@ -76,7 +87,7 @@ StepStats train_step(Model& model, AdamW& optimizer, float lr, double grad_clip,
   Kokkos::fence();
   compute += seconds_since(t0);
   s.compute_seconds = compute;
-  s.comm_seconds = comm_seconds(ctx.grid) - comm0 - s.wait_seconds;
+  s.comm_seconds = comm_seconds(ctx.grid) - comm0 - s.wait_seconds + s.dp_exposed_seconds;
   return s;
 }
 

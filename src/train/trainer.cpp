@@ -35,9 +35,9 @@ namespace est {
 
 namespace {
 
-// Per rank and step, gathered on every rank: compute, communication and wait seconds, work, stop signal, and
-// whether the rank holds a failed write.
-constexpr int kGathered = 6;
+// Per rank and step, gathered on every rank: compute, communication and wait seconds, work, stop signal, whether
+// the rank holds a failed write, and the data-parallel gradient sum's own and unhidden seconds.
+constexpr int kGathered = 8;
 
 // Per stage of the schedule: what the run spent there.
 struct StageRecord {
@@ -351,11 +351,12 @@ float Trainer::validation_loss() {
 
 // What this invocation of run() has measured so far; a resumed run's FLOPs and seconds start from the checkpoint's.
 struct Trainer::RunState {
+  static constexpr int kTotals = 5;
   RunState(size_t stage_count, int world, double prior_flops, double prior_seconds)
-      : stages(stage_count), rank_totals(3 * size_t(world), 0.0), flops_so_far(prior_flops),
+      : stages(stage_count), rank_totals(kTotals * size_t(world), 0.0), flops_so_far(prior_flops),
         train_seconds_so_far(prior_seconds) {}
   std::vector<StageRecord> stages;
-  std::vector<double> rank_totals;  // per rank: compute, comm, wait
+  std::vector<double> rank_totals;  // per rank: compute, comm, wait, gradient sum, its unhidden part
   double imbalance_sum = 0, imbalance_max = 0;
   int64_t grad_bytes = 0;
   float loss = NAN, val_loss = NAN;
@@ -379,6 +380,17 @@ struct Trainer::StepRecord {
 
 int64_t Trainer::tokens_per_step() const { return int64_t(cfg_.train.batch_size) * cfg_.model.seq_len; }
 
+GradientReduction Trainer::gradient_reduction() const { return {cfg_.parallel.bucket_mb, cfg_.parallel.overlap}; }
+
+bool Trainer::overlapping() const {
+  return cfg_.parallel.overlap && grid_->dp_async() && grid_->dp_async()->overlaps();
+}
+
+// The data-parallel payload so far: the group's collectives and the gradient's sums.
+int64_t Trainer::dp_bytes() const {
+  return grid_->dp().stats().bytes + (grid_->dp_async() ? grid_->dp_async()->stats().bytes : 0);
+}
+
 void Trainer::announce() const {
   const ModelShape& shape = model_->shape();
   const auto& t = cfg_.train;
@@ -392,6 +404,13 @@ void Trainer::announce() const {
   if (grid_->world_size() > 1)
     std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
                 grid_->dp_size());
+  if (grid_->dp_size() > 1) {
+    const bool asked = cfg_.parallel.overlap;
+    std::printf("est: gradient sums in buckets of %g MiB, %s\n", cfg_.parallel.bucket_mb,
+                overlapping() ? "overlapped with the backward pass"
+                : asked       ? "after the backward pass (the MPI library gives no MPI_THREAD_MULTIPLE)"
+                              : "after the backward pass (parallel.overlap: false)");
+  }
   if (!cfg_.est.schedule.empty())
     std::printf("est: schedule %s, %zu stage(s), inactive parameters: %s\n", cfg_.est.schedule.c_str(),
                 schedule_.stages.size(), cfg_.est.inactive.c_str());
@@ -406,7 +425,7 @@ Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState&
   // Once the balancer has measured the tensor-parallel ranks, the leftover heads and neurons go to the fastest.
   const bool place_extras = cfg_.parallel.balance && balancer_->replans() > 0 && grid_->tp_size() > 1;
   rec.sub = sampler_->sample(schedule_.stages[rec.stage], step, place_extras ? &balancer_->tp_priority() : nullptr);
-  const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = grid_->dp().stats().bytes;
+  const int64_t tp_bytes0 = grid_->tp().stats().bytes, dp_bytes0 = dp_bytes();
   const int count = share();
   // A bad window (a corrupted shard) may reach one data-parallel rank only: all agree before the step's collectives.
   std::exception_ptr bad_data;
@@ -421,9 +440,9 @@ Trainer::StepRecord Trainer::train_one_step(int64_t step, double slow, RunState&
   model_->set_batch(inputs_.data(), targets_.data(), count);
   rec.lr = lr_.at(int(step));
   rec.stats = train_step(*model_, *optimizer_, rec.lr, cfg_.train.grad_clip,
-                         StepContext{grid_.get(), tokens_per_step(), slow});
+                         StepContext{grid_.get(), tokens_per_step(), slow, gradient_reduction()});
   rec.tp_bytes = grid_->tp().stats().bytes - tp_bytes0;
-  rec.dp_bytes = grid_->dp().stats().bytes - dp_bytes0;
+  rec.dp_bytes = dp_bytes() - dp_bytes0;
   run.loss = rec.stats.loss;
   losses_.push_back(run.loss);
   run.grad_bytes += rec.stats.grad_bytes;
@@ -449,15 +468,18 @@ void Trainer::share_timings(StepRecord& rec, RunState& run) {
   bool failed_write = false;
   double work = 0;
   for (const LayerSelection& l : model_->subnetwork().layers) work += l.active ? l.heads.size() + l.neurons.size() : 0;
-  const double mine[kGathered] = {rec.stats.compute_seconds, rec.stats.comm_seconds, rec.stats.wait_seconds, work,
-                                  double(StopRequest::signal()), write_failure_ ? 1.0 : 0.0};
+  const double mine[kGathered] = {rec.stats.compute_seconds,   rec.stats.comm_seconds,
+                                  rec.stats.wait_seconds,      work,
+                                  double(StopRequest::signal()), write_failure_ ? 1.0 : 0.0,
+                                  rec.stats.dp_reduce_seconds, rec.stats.dp_exposed_seconds};
   rec.gathered.assign(kGathered * size_t(world), 0.0);
   grid_->world().allgather(mine, kGathered, rec.gathered.data());
   std::vector<RankTiming> timings(world);
   for (int r = 0; r < world; ++r) {
     const double* a = &rec.gathered[kGathered * size_t(r)];
     timings[r] = {a[0], a[1], a[2], a[3]};
-    for (int k = 0; k < 3; ++k) run.rank_totals[3 * r + k] += a[k];
+    const double totals[RunState::kTotals] = {a[0], a[1], a[2], a[6], a[7]};
+    for (int k = 0; k < RunState::kTotals; ++k) run.rank_totals[RunState::kTotals * r + k] += totals[k];
     stop_signal_ = std::max(stop_signal_, int(a[4]));
     failed_write = failed_write || a[5] > 0;
   }
@@ -523,6 +545,8 @@ TraceRow Trainer::trace_row(const StepRecord& rec, const RunState& run) const {
     row.compute_seconds.push_back(rec.gathered[kGathered * k]);
     row.comm_seconds.push_back(rec.gathered[kGathered * k + 1]);
     row.wait_seconds.push_back(rec.gathered[kGathered * k + 2]);
+    row.dp_reduce_seconds.push_back(rec.gathered[kGathered * k + 6]);
+    row.dp_exposed_seconds.push_back(rec.gathered[kGathered * k + 7]);
   }
   row.dp_bytes = double(rec.dp_bytes);
   row.tp_bytes = double(rec.tp_bytes);
@@ -535,7 +559,7 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   const auto& t = cfg_.train;
   const ModelShape& shape = model_->shape();
   const int world = grid_->world_size();
-  const CommStats tp_comm = grid_->tp().stats(), dp_comm = grid_->dp().stats();
+  const CommStats tp_comm = grid_->tp().stats();
   // This invocation's steps, by stage; the totals include the steps before a resume.
   const double n_run = double(end_step - start_step_);
   const double flops_full = step_flops(shape, cfg_.model.seq_len, tokens_per_step(), Subnetwork::full(shape)).full * t.steps;
@@ -554,11 +578,15 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
                           {"flops", r.flops}, {"flops_full_equivalent", r.flops_full}});
   }
   nlohmann::json per_rank = nlohmann::json::array();
-  for (int r = 0; r < world; ++r)
+  for (int r = 0; r < world; ++r) {
+    const double* totals = &run.rank_totals[RunState::kTotals * size_t(r)];
     per_rank.push_back({{"rank", r},
-                        {"compute_seconds_per_step", run.rank_totals[3 * r] / n_run},
-                        {"comm_seconds_per_step", run.rank_totals[3 * r + 1] / n_run},
-                        {"wait_seconds_per_step", run.rank_totals[3 * r + 2] / n_run}});
+                        {"compute_seconds_per_step", totals[0] / n_run},
+                        {"comm_seconds_per_step", totals[1] / n_run},
+                        {"wait_seconds_per_step", totals[2] / n_run},
+                        {"dp_reduce_seconds_per_step", totals[3] / n_run},
+                        {"dp_exposed_seconds_per_step", totals[4] / n_run}});
+  }
   nlohmann::json s;
   s["final_train_loss"] = run.loss;
   s["final_val_loss"] = std::isfinite(run.val_loss) ? nlohmann::json(run.val_loss) : nlohmann::json(nullptr);
@@ -586,8 +614,10 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   // Rank 0's traffic; every rank of a group moves the same payload.
   s["communication"] = {{"dp_gradient_bytes_per_step", double(run.grad_bytes) / n_run},
                         {"dp_gradient_bytes_full_model", double(model_->layout().total) * sizeof(float)},
-                        {"dp_bytes_per_step", double(dp_comm.bytes) / n_run},
-                        {"tp_bytes_per_step", double(tp_comm.bytes) / n_run}};
+                        {"dp_bytes_per_step", double(dp_bytes()) / n_run},
+                        {"tp_bytes_per_step", double(tp_comm.bytes) / n_run},
+                        {"dp_bucket_mb", cfg_.parallel.bucket_mb},
+                        {"dp_overlap", overlapping()}};
   s["trace_seconds_per_step"] = run.trace_seconds / n_run;  // rank 0's time appending and flushing trace rows
   s["checkpoint_seconds"] = checkpoint_seconds_;
   s["schedule"] = cfg_.est.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg_.est.schedule);
@@ -691,6 +721,7 @@ nlohmann::json Trainer::run() {
   const double slow = cfg_.parallel.slow_rank == grid_->world_rank() ? cfg_.parallel.slow_factor : 1.0;
   grid_->tp().reset_stats();
   grid_->dp().reset_stats();
+  if (grid_->dp_async()) grid_->dp_async()->reset_stats();
   RunState run(schedule_.stages.size(), grid_->world_size(), prior_flops_, prior_seconds_);
   for (int64_t step = start_step_; step < end_step; ++step) {
     StepRecord rec = train_one_step(step, slow, run);

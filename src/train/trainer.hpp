@@ -20,6 +20,7 @@
 #include "optim/lr_schedule.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/load_balancer.hpp"
+#include "parallel/gradient_reducer.hpp"
 #include "parallel/process_grid.hpp"
 #include "train/memory_plan.hpp"
 
@@ -63,6 +64,9 @@ class Trainer {
   int share() const;
   int first_sequence() const;
   int64_t tokens_per_step() const;
+  GradientReduction gradient_reduction() const;
+  bool overlapping() const;
+  int64_t dp_bytes() const;
 
   // run()'s steps: the banner, config.yaml and the trace; per step the draw, the batch, the training step and the
   // ranks' timings, then the progress line, validation, the trace row and a checkpoint when due; at the end the

@@ -39,6 +39,7 @@ est::TraceRow row(int64_t step) {
   r.val_loss = step == kSteps ? 4.5f : NAN;
   r.tokens = 64 * step;
   r.compute_seconds = r.comm_seconds = r.wait_seconds = std::vector<double>(kRanks, 0.01);
+  r.dp_reduce_seconds = r.dp_exposed_seconds = std::vector<double>(kRanks, 0.0);
   return r;
 }
 
