@@ -96,6 +96,10 @@ class RecordingChannel : public AsyncAllreduce {
     stats_.bytes += n * int64_t(sizeof(float));
   }
   void wait_all() override { ++waits; }
+  void sum_now(float* data, int64_t n) override {
+    start(data, n);
+    ++waits;
+  }
   bool overlaps() const override { return overlaps_; }
   std::vector<std::pair<float*, int64_t>> started;
   int waits = 0;
@@ -141,6 +145,8 @@ TEST(GradientReducer, BlockingStartsTheSameBucketsAfterThePass) {
     a.finish();
     b.finish();
     EXPECT_EQ(overlapped.started, blocking.started);
+    EXPECT_EQ(overlapped.waits, 1);
+    EXPECT_EQ(blocking.waits, 3);  // each bucket's sum run on its own
   }
 }
 

@@ -14,6 +14,7 @@ FORMATS = {
     "architecture": "{}", "steps": "{:d}", "ranks": "{:d}", "tokens": "{:d}", "final train loss": "{:.4f}", "final val loss": "{:.4f}",
     "training FLOPs": "{:.4e}", "FLOPs saved vs full model": "{:.2%}", "training time (s)": "{:.4f}",
     "mean step time (s)": "{:.6f}", "tokens/s": "{:.1f}", "mean imbalance": "{:.4f}",
+    "gradient sum per step (s)": "{:.6f}", "gradient sum exposed per step (s)": "{:.6f}", "gradient sum hidden": "{:.2%}",
     "FLOPs saved vs baseline": "{:.2%}", "time saved vs baseline": "{:.2%}",
     "final train loss delta vs baseline": "{:+.4f}", "final val loss delta vs baseline": "{:+.4f}",
     "scaling efficiency (measured)": "{:.4f}", "scaling efficiency (simulated)": "{:.4f}",
@@ -24,7 +25,7 @@ PLOTS = [
     ("loss_vs_time.png", "Loss against training time"),
     ("subnetwork_size.png", "Active subnetwork per step"),
     ("imbalance.png", "Per-rank load imbalance"),
-    ("communication.png", "Collective traffic"),
+    ("communication.png", "Collective traffic, and the data-parallel gradient sum's time against its exposed part"),
 ]
 
 
@@ -61,7 +62,9 @@ def _markdown(runs, studies, baseline, plots):
         lines += [f"Baseline: `{baseline.path}` (column {baseline.name}). Savings and deltas are against it.", ""]
     lines += ["Figures are computed from the traces. Training time is the sum over steps of the slowest rank's "
               "compute, communication and wait time (validation and start-up excluded); tokens/s is the tokens "
-              "trained over that time; imbalance is the slowest rank's compute time over the mean rank's.", "",
+              "trained over that time; imbalance is the slowest rank's compute time over the mean rank's. "
+              "The gradient sum is the data-parallel sum of the gradient (mean rank): its own time, the part of it "
+              "the backward pass did not hide (exposed), and the fraction it hid.", "",
               "## Runs", ""]
     columns = [(t, {}) for t in runs]
     for study in studies:

@@ -31,6 +31,13 @@ def run_figures(trace, baseline=None):
         "tokens/s": int(trace["tokens"][-1]) / seconds if seconds > 0 else None,
         "mean imbalance": float(trace.imbalance.mean()),
     }
+    sums = trace.gradient_sum_seconds
+    total, exposed = (float(x.mean()) for x in sums) if sums is not None else (None, None)
+    figures.update({
+        "gradient sum per step (s)": total,
+        "gradient sum exposed per step (s)": exposed,
+        "gradient sum hidden": None if total is None else 1.0 - exposed / total,
+    })
     if baseline is not None:
         base_val = final_val_loss(baseline)
         figures.update({

@@ -7,11 +7,14 @@ import numpy as np
 
 from .errors import AnalysisError
 
-FORMAT_VERSION = 1
+# 2 added dp_reduce_seconds and dp_exposed_seconds (the data-parallel gradient sum, all and unhidden).
+FORMAT_VERSIONS = (1, 2)
 # The datasets the analysis reads; a trace without one of them is refused.
 DATASETS = ("step", "stage", "active_layers", "active_heads", "active_neurons", "flops", "flops_cumulative",
             "flops_full", "loss", "val_loss", "tokens", "compute_seconds", "comm_seconds", "wait_seconds",
             "dp_bytes", "tp_bytes")
+# Read where the trace has them (format 2).
+OPTIONAL_DATASETS = ("dp_reduce_seconds", "dp_exposed_seconds")
 # The model shape, for the parameter counts of the active heads and neurons.
 SHAPE = ("n_head", "n_embd")
 # Written since Llama; a trace from before is GPT-2's, whose values these are.
@@ -40,6 +43,7 @@ class Trace:
             with h5py.File(self.path, "r", libver="latest", swmr=True) as f:
                 self._check_kind(f)
                 self.data = {key: self._dataset(f, key) for key in DATASETS}
+                self.data.update({key: np.asarray(f[key][...]) for key in OPTIONAL_DATASETS if key in f})
                 self.shape = {key: self._int_attribute(f, key) for key in SHAPE}
                 for key, default in OPTIONAL_SHAPE.items():
                     value = f.attrs.get(key)
@@ -61,9 +65,10 @@ class Trace:
     def _check_kind(self, f):
         if f.attrs.get("est_kind") not in ("trace", b"trace"):
             raise AnalysisError(self.path, "/@est_kind", "not an est trace")
-        if f.attrs.get("format_version") != FORMAT_VERSION:
+        if f.attrs.get("format_version") not in FORMAT_VERSIONS:
             raise AnalysisError(self.path, "/@format_version",
-                                f"{f.attrs.get('format_version')} is not the supported {FORMAT_VERSION}")
+                                f"{f.attrs.get('format_version')} is not one of the supported "
+                                f"{', '.join(map(str, FORMAT_VERSIONS))}")
 
     def _int_attribute(self, f, key):
         if key not in f.attrs:
@@ -91,6 +96,19 @@ class Trace:
         """Each step's time: the slowest rank's computing, communicating and waiting. Validation, start-up and
         trace writing are left out, as the summary's train_seconds leaves them out."""
         return (self["compute_seconds"] + self["comm_seconds"] + self["wait_seconds"]).max(axis=1)
+
+    @property
+    def has_gradient_sums(self):
+        """Whether the trace times a data-parallel gradient sum: format 2, with several replicas."""
+        return "dp_reduce_seconds" in self.data and bool((self["dp_reduce_seconds"] > 0).any())
+
+    @property
+    def gradient_sum_seconds(self):
+        """Per step, the mean rank's data-parallel gradient sum: (its own seconds, the part the backward pass did
+        not hide). None without one."""
+        if not self.has_gradient_sums:
+            return None
+        return self["dp_reduce_seconds"].mean(axis=1), self["dp_exposed_seconds"].mean(axis=1)
 
     @property
     def imbalance(self):

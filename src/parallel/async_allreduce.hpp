@@ -20,6 +20,8 @@ class AsyncAllreduce {
   virtual void start(float* data, int64_t n) = 0;
   // Returns once every started sum is complete and visible to what follows.
   virtual void wait_all() = 0;
+  // The sum start would run, run now in the caller (none may be pending): the blocking way, without the hand-off.
+  virtual void sum_now(float* data, int64_t n) = 0;
   // Whether started sums run while the caller goes on; false where the MPI library gives no
   // MPI_THREAD_MULTIPLE: wait_all then runs them.
   virtual bool overlaps() const = 0;

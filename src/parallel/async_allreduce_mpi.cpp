@@ -1,6 +1,7 @@
-// CPU builds: the sums run on a communication thread, one MPI_Iallreduce at a time on a duplicate of the group's
-// communicator. Open MPI progresses a non-blocking collective only inside MPI calls, so the thread polls it; it
-// sleeps between polls, as a blocking wait would spin on a core the ranks' compute threads may need.
+// CPU builds: the sums run one MPI_Iallreduce at a time, in the order started, on a duplicate of the group's
+// communicator: on a communication thread while the caller computes, and in the caller once it waits. Open MPI
+// progresses a non-blocking collective only inside MPI calls, so the thread polls it, sleeping between polls while
+// the caller computes: a blocking wait would spin on a core the ranks' compute threads may need.
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -53,14 +54,38 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     ready_.notify_all();
   }
 
+  // The caller has nothing left to compute: what the thread still runs it polls without pausing, and once the
+  // thread is between sums the caller runs the rest itself, in order, sparing a hand-off per bucket. Without the
+  // thread (no MPI_THREAD_MULTIPLE) that is every sum.
   void wait_all() override {
-    if (!thread_.joinable()) {
-      for (; !queue_.empty(); queue_.pop_front()) stats_.seconds += reduce(queue_.front());
-      pending_ = 0;
-      return;
-    }
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    hurry_ = true;
+    while (pending_ > 0) {
+      if (busy_ || queue_.empty()) {
+        done_.wait(lock);
+        continue;
+      }
+      std::deque<Bucket> rest;
+      rest.swap(queue_);
+      busy_ = true;
+      lock.unlock();
+      double seconds = 0;
+      for (const Bucket& b : rest) seconds += reduce(b);
+      lock.lock();
+      stats_.seconds += seconds;
+      pending_ -= int64_t(rest.size());
+      busy_ = false;
+    }
+    hurry_ = false;
+  }
+
+  void sum_now(float* data, int64_t n) override {
+    Kokkos::fence();
+    hurry_ = true;
+    stats_.seconds += reduce({data, n});
+    hurry_ = false;
+    stats_.bytes += n * int64_t(sizeof(float));
+    ++stats_.calls;
   }
 
   bool overlaps() const override { return thread_.joinable(); }
@@ -71,17 +96,19 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     int64_t n;
   };
 
-  // The communication thread: the queue's sums in order, until the owner goes. One left pending then belongs to
+  // The communication thread: the queue's sums in order, one at a time (busy_: a sum is being run, by it or by
+  // wait_all's caller), until the owner goes. One left pending then belongs to
   // a step an error interrupted, whose partners may never join it, so it is abandoned rather than waited for.
   void serve() {
     for (;;) {
       Bucket b{};
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        ready_.wait(lock, [this] { return stopping_ || (!busy_ && !queue_.empty()); });
         if (stopping_) return;
         b = queue_.front();
         queue_.pop_front();
+        busy_ = true;
       }
       const double seconds = reduce(b);
       if (seconds < 0) return;
@@ -89,6 +116,7 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
         const std::lock_guard<std::mutex> lock(mutex_);
         stats_.seconds += seconds;
         --pending_;
+        busy_ = false;
       }
       done_.notify_all();
     }
@@ -101,24 +129,26 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     for (int64_t at = 0; at < b.n; at += kChunk) {
       MPI_Request request;
       MPI_Iallreduce(MPI_IN_PLACE, b.data + at, int(std::min(kChunk, b.n - at)), MPI_FLOAT, MPI_SUM, comm_, &request);
-      if (!poll(request, stopping_)) return -1;
+      if (!poll(request)) return -1;
     }
     return std::chrono::duration<double>(Clock::now() - t0).count();
   }
 
-  // Tests back to back for the first 100 us (a small bucket is done by then), then sleeps a sixteenth of the time
-  // waited so far between tests, from 10 us to 1 ms: a round of the collective (which advances only inside a test)
-  // ends at most ~6% later than it could, and a sum that waits long for a partner still in its backward pass
-  // costs the cores about a thousand wake-ups a second.
-  static bool poll(MPI_Request& request, const std::atomic<bool>& stopping) {
+  // While the caller computes: tests back to back for the first 100 us (a small bucket is done by then), then
+  // sleeps a sixteenth of the time waited so far between tests, from 10 us to 1 ms, so a round of the collective
+  // (which advances only inside a test) ends at most ~6% later than it could, and a sum that waits long for a
+  // partner still in its backward pass costs the cores about a thousand wake-ups a second. Once the caller waits
+  // for the sums, back to back.
+  bool poll(MPI_Request& request) {
     using std::chrono::microseconds;
     const auto t0 = Clock::now();
     for (int done = 0;;) {
       MPI_Test(&request, &done, MPI_STATUS_IGNORE);
       if (done) return true;
-      if (stopping) return false;
+      if (stopping_) return false;
       const auto waited = std::chrono::duration_cast<microseconds>(Clock::now() - t0);
-      if (waited > microseconds(100)) std::this_thread::sleep_for(std::clamp(waited / 16, microseconds(10), microseconds(1000)));
+      if (!hurry_ && waited > microseconds(100))
+        std::this_thread::sleep_for(std::clamp(waited / 16, microseconds(10), microseconds(1000)));
     }
   }
 
@@ -126,8 +156,9 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
   std::mutex mutex_;
   std::condition_variable ready_, done_;
   std::deque<Bucket> queue_;
-  int64_t pending_ = 0;
-  std::atomic<bool> stopping_{false};
+  int64_t pending_ = 0;  // started and not complete
+  bool busy_ = false;
+  std::atomic<bool> stopping_{false}, hurry_{false};
   std::thread thread_;
 };
 

@@ -20,12 +20,16 @@ void GradientReducer::begin(float* grads, int64_t n) {
   before_ = channel_.stats();
 }
 
-// Starts every whole bucket inside [0, end), and the last, partial one when end is the gradient's end.
+// Starts (or, not overlapping, runs) every whole bucket inside [0, end), and the last, partial one when end is
+// the gradient's end.
 void GradientReducer::start_through(int64_t end) {
   while (started_ < n_) {
     const int64_t stop = bucket_ > 0 ? std::min(started_ + bucket_, n_) : n_;
     if (stop > end) return;
-    channel_.start(grads_ + started_, stop - started_);
+    if (overlap_)
+      channel_.start(grads_ + started_, stop - started_);
+    else
+      channel_.sum_now(grads_ + started_, stop - started_);
     started_ = stop;
     ++buckets_;
   }
@@ -38,7 +42,7 @@ void GradientReducer::complete(int64_t n) {
 ReductionStats GradientReducer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
   start_through(n_);
-  channel_.wait_all();
+  if (overlap_) channel_.wait_all();
   ReductionStats r;
   r.exposed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.busy_seconds = channel_.stats().seconds - before_.seconds;

@@ -30,7 +30,7 @@ class GradientReducer {
   void begin(float* grads, int64_t n);
   // Entries [0, n) are final: with overlap, the buckets they fill start.
   void complete(int64_t n);
-  // Starts the buckets not started yet and waits for all.
+  // Starts the buckets not started yet and waits for all (not overlapping: runs every bucket, in order).
   ReductionStats finish();
 
   // Whether sums run during the backward pass: asked for, and the channel can (MPI_THREAD_MULTIPLE).

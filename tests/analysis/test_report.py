@@ -105,6 +105,33 @@ def test_report_figures_are_the_traces(report, runs):
     assert rows["ranks"] == ["1", "2", "1"]
 
 
+def test_the_gradient_sum_is_shown_against_its_exposed_part(report, runs):
+    _, rows = table((report / "report.md").read_text(), "figure")
+    with h5py.File(runs["mpi"] / "trace.h5", "r") as f:
+        total = f["dp_reduce_seconds"][...].mean(axis=1).mean()
+        exposed = f["dp_exposed_seconds"][...].mean(axis=1).mean()
+    assert total > 0
+    assert close(rows["gradient sum per step (s)"][1], total)
+    assert close(rows["gradient sum exposed per step (s)"][1], exposed)
+    assert close(rows["gradient sum hidden"][1], 1 - exposed / total)
+    # One rank has no data-parallel sum.
+    assert rows["gradient sum per step (s)"][0] == rows["gradient sum per step (s)"][2] == "n/a"
+
+
+def test_a_trace_of_format_1_is_read_without_the_gradient_sum(runs, tmp_path):
+    trace = tmp_path / "old" / "trace.h5"
+    trace.parent.mkdir()
+    trace.write_bytes((runs["mpi"] / "trace.h5").read_bytes())
+    with h5py.File(trace, "a") as f:
+        del f["dp_reduce_seconds"], f["dp_exposed_seconds"]
+        f.attrs["format_version"] = 1
+    r = est_analysis("report", trace, "--out", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    _, rows = table((tmp_path / "report" / "report.md").read_text(), "figure")
+    assert rows["gradient sum per step (s)"] == ["n/a"]
+    assert rows["ranks"] == ["2"]
+
+
 def write_manifest(path, runs, mode, simulated_seconds):
     points = [{"nodes": n, "ranks": n, "tp": 1, "dp": n, "global_batch": 2, "per_rank_batch": 2 // n,
                "script": f"n{n}.sbatch", "output_dir": os.path.relpath(run, path.parent),
@@ -169,6 +196,13 @@ def without_rows(runs, tmp_path):
     return trace
 
 
+def with_format(runs, tmp_path, version):
+    trace = without_dataset(runs, tmp_path, "lr")
+    with h5py.File(trace, "a") as f:
+        f.attrs["format_version"] = version
+    return trace
+
+
 def not_hdf5(tmp_path):
     trace = tmp_path / "text" / "trace.h5"
     trace.parent.mkdir()
@@ -192,6 +226,8 @@ BAD_INPUTS = {
     "trace without the model shape": (lambda runs, tmp: without_attribute(runs, tmp, "n_head"),
                                       lambda tmp: tmp / "broken" / "trace.h5", "/@n_head"),
     "trace without rows": (without_rows, lambda tmp: tmp / "broken" / "trace.h5", "step"),
+    "trace of a later format": (lambda runs, tmp: with_format(runs, tmp, 3), lambda tmp: tmp / "broken" / "trace.h5",
+                                "/@format_version"),
     "not an HDF5 file": (lambda runs, tmp: not_hdf5(tmp), lambda tmp: tmp / "text" / "trace.h5", None),
     "manifest of another kind": (lambda runs, tmp: edited_manifest(runs, tmp, lambda d: d.update(kind="other")),
                                  lambda tmp: tmp / "manifest.json", "kind"),
