@@ -91,6 +91,9 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("train:\n  lr_schedule: linear\n", {}, "train.lr_schedule");
   expect_error("train:\n  decay_fraction: 0\n", {}, "train.decay_fraction");
   expect_error("train:\n  decay_fraction: 1.5\n", {}, "train.decay_fraction");
+  expect_error("parallel:\n  bucket_mb: -1\n", {}, "parallel.bucket_mb");
+  expect_error("parallel:\n  bucket_mb: .inf\n", {}, "parallel.bucket_mb");
+  expect_error("model: {}\n", {"parallel.overlap=sometimes"}, "parallel.overlap", true);
 }
 
 TEST(Config, LlamaKeysGiveItsShapeAndItsDefaults) {

@@ -98,8 +98,11 @@ TEST(Simulator, OneFullStepOnATensorAndDataParallelRank) {
   EXPECT_NEAR(cost.compute_seconds, gemm + elementwise, 1e-12);
   // TP: 4 all-reduces per layer + the norm's, 4·2·32·32 floats + 8 bytes, ring of 2 in the node.
   EXPECT_NEAR(cost.tp_comm_seconds, 2 * 9 * 1e-6 + (4 * 8192 + 8) * 1e-9, 1e-15);
-  // DP: the compact gradient (17568 floats) and the loss, ring of 2 in the node.
-  EXPECT_NEAR(cost.dp_comm_seconds, 2 * 2 * 1e-6 + (4 * 17568 + 8) * 1e-9, 1e-15);
+  // DP: the compact gradient (17568 floats, one bucket) and the loss, ring of 2 in the node. The bucket holds the
+  // embeddings, which the backward pass completes last: nothing of it is hidden.
+  EXPECT_NEAR(cost.dp_reduce_seconds, 2 * 2 * 1e-6 + (4 * 17568 + 8) * 1e-9, 1e-15);
+  EXPECT_NEAR(cost.dp_exposed_seconds, cost.dp_reduce_seconds, 1e-15);
+  EXPECT_DOUBLE_EQ(cost.step_seconds(), cost.compute_seconds + cost.tp_comm_seconds + cost.dp_exposed_seconds);
   // Imbalance slows a rank that has partners to wait for, and not one alone.
   Cluster uneven = c;
   uneven.imbalance = 1.5;
@@ -110,7 +113,37 @@ TEST(Simulator, OneFullStepOnATensorAndDataParallelRank) {
                    step_cost(c, step_work(s, 16, alone)).compute_seconds);
   // A data-parallel group across nodes pays the inter-node link.
   r.dp_inter_node = true;
-  EXPECT_NEAR(step_cost(c, step_work(s, 16, r)).dp_comm_seconds, 2 * 2 * 1e-5 + (4 * 17568 + 8) * 1e-8, 1e-14);
+  EXPECT_NEAR(step_cost(c, step_work(s, 16, r)).dp_reduce_seconds, 2 * 2 * 1e-5 + (4 * 17568 + 8) * 1e-8, 1e-14);
+}
+
+// Four layers of 1000 bytes of gradient each and 1000 bytes of embeddings, in buckets of one layer: the LM head's
+// backward ends 2 s into a 10 s pass, then a layer completes every 2 s (at 4, 6, 8, 10 s), the embeddings at 10 s.
+StepWork four_layer_buckets(bool overlap) {
+  StepWork w;
+  w.gradient = {0, 250, 4, 250};
+  w.reduction = {1000, overlap};
+  return w;
+}
+
+TEST(Simulator, BucketsStartAsTheBackwardPassCompletesThem) {
+  const StepWork w = four_layer_buckets(true);
+  EXPECT_EQ(w.bucket_bytes(), std::vector<double>(5, 1000.0));
+  // 1 s each: 4-5, 6-7, 8-9, 10-11, and the embeddings' 11-12: 2 s past the pass's end.
+  EXPECT_DOUBLE_EQ(exposed_seconds(w, std::vector<double>(5, 1.0), 10, 2, 1.0), 2.0);
+  // 3 s each: they queue, 4-7, 7-10, 10-13, 13-16, 16-19: 9 s past it.
+  EXPECT_DOUBLE_EQ(exposed_seconds(w, std::vector<double>(5, 3.0), 10, 2, 1.0), 9.0);
+  // Hiding half of what could be hidden: 2 + 0.5 x (5 - 2).
+  EXPECT_DOUBLE_EQ(exposed_seconds(w, std::vector<double>(5, 1.0), 10, 2, 0.5), 3.5);
+  // Not overlapped, all of it; one bucket holding the embeddings, all of it too.
+  EXPECT_DOUBLE_EQ(exposed_seconds(four_layer_buckets(false), std::vector<double>(5, 1.0), 10, 2, 1.0), 5.0);
+  StepWork one = w;
+  one.reduction.bucket_bytes = 0;
+  EXPECT_EQ(one.bucket_bytes(), std::vector<double>{5000.0});
+  EXPECT_DOUBLE_EQ(exposed_seconds(one, {5.0}, 10, 2, 1.0), 5.0);
+  // An LM-head side of 1000 bytes first: its bucket runs 2-3, and the rest as before.
+  StepWork head = w;
+  head.gradient.head = 250;
+  EXPECT_DOUBLE_EQ(exposed_seconds(head, std::vector<double>(6, 1.0), 10, 2, 1.0), 2.0);
 }
 
 TEST(Simulator, RanksSharingCoresComputeThatMuchSlower) {
@@ -140,7 +173,7 @@ TEST(Simulator, RanksSharingCoresComputeThatMuchSlower) {
   const StepCost shared = step_cost(c, step_work(s, 16, r));
   EXPECT_NEAR(shared.compute_seconds, 2 * fits.compute_seconds, 1e-15);
   EXPECT_DOUBLE_EQ(shared.tp_comm_seconds, fits.tp_comm_seconds);
-  EXPECT_DOUBLE_EQ(shared.dp_comm_seconds, fits.dp_comm_seconds);
+  EXPECT_DOUBLE_EQ(shared.dp_reduce_seconds, fits.dp_reduce_seconds);
   Cluster uneven = c;
   uneven.imbalance = 1.5;
   EXPECT_NEAR(step_cost(uneven, step_work(s, 16, r)).compute_seconds, 3 * fits.compute_seconds, 1e-15);
@@ -237,14 +270,16 @@ TEST(Simulator, TheRankWithTheLargerShareOfAnUnevenBatchSetsThePace) {
 std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& truth, int threads = 1) {
   struct Run {
     int T, batch, dp;
+    double bucket_mb;
   };
   std::vector<std::string> paths;
-  for (const Run run : {Run{16, 2, 1}, Run{32, 4, 1}, Run{64, 1, 1}, Run{32, 4, 2}}) {
+  for (const Run run : {Run{16, 2, 1, 25}, Run{32, 4, 1, 25}, Run{64, 1, 1, 25}, Run{32, 4, 2, 0.01}}) {
     const std::string path = dir.file("trace_" + std::to_string(paths.size()) + ".h5");
     TraceMetadata m;
     m.config_yaml = "model:\n  n_layer: 4\n  n_head: 4\n  n_embd: 64\n  seq_len: " + std::to_string(run.T) +
                     "\n  vocab_size: 256\ntrain:\n  batch_size: " + std::to_string(run.batch) +
-                    "\nruntime:\n  threads: " + std::to_string(threads) + "\n";
+                    "\nruntime:\n  threads: " + std::to_string(threads) +
+                    "\nparallel:\n  bucket_mb: " + std::to_string(run.bucket_mb) + "\n";
     m.ranks = m.dp = run.dp;
     m.n_layer = 4;
     TraceWriter writer(path, m);
@@ -260,6 +295,7 @@ std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& tru
       r.heads = half ? 2 : 4;
       r.neurons = half ? 128 : 256;
       r.dp = run.dp;
+      r.reduction.bucket_bytes = run.bucket_mb * (1 << 20);
       for (int l = 0; l < 4; ++l) {
         const bool active = !half || l % 2 == 0;
         row.active_layers.push_back(active);
@@ -271,10 +307,10 @@ std::vector<std::string> synthetic_traces(const TempDir& dir, const Cluster& tru
       const double compute = cost.compute_seconds / truth.imbalance;
       for (int k = 0; k < run.dp; ++k) {
         row.compute_seconds.push_back(run.dp == 1 ? compute : compute * (k == 0 ? 1.1 : 0.9));
-        row.comm_seconds.push_back(cost.dp_comm_seconds);
+        row.comm_seconds.push_back(cost.dp_exposed_seconds);
         row.wait_seconds.push_back(0);
-        row.dp_reduce_seconds.push_back(cost.dp_comm_seconds);
-        row.dp_exposed_seconds.push_back(cost.dp_comm_seconds);
+        row.dp_reduce_seconds.push_back(cost.dp_reduce_seconds);
+        row.dp_exposed_seconds.push_back(cost.dp_exposed_seconds);
       }
       row.dp_bytes = w.dp.bytes;
       writer.append(row);
@@ -292,6 +328,7 @@ TEST(Simulator, CalibrationRecoversTheParametersTracesWereMadeWith) {
   truth.gemm = {1.0, 0.0, 2e-5};
   truth.memory_bandwidth = 5e9;
   truth.intra = {3e-5, 2e-10};
+  truth.overlap_efficiency = 0.6;
   const Calibration cal = calibrate(synthetic_traces(dir, truth), "synthetic");
   const Cluster& c = cal.cluster;
   EXPECT_NEAR(c.peak_flops * c.gemm.efficiency, 2e10, 0.01 * 2e10);
@@ -300,8 +337,10 @@ TEST(Simulator, CalibrationRecoversTheParametersTracesWereMadeWith) {
   EXPECT_NEAR(c.intra.alpha, 3e-5, 0.01 * 3e-5);
   EXPECT_NEAR(c.intra.beta, 2e-10, 0.01 * 2e-10);
   EXPECT_NEAR(c.imbalance, 1.1, 1e-9);
+  EXPECT_NEAR(c.overlap_efficiency, 0.6, 1e-6);
   EXPECT_EQ(cal.compute_points, 8);
   EXPECT_EQ(cal.comm_points, 2);
+  EXPECT_EQ(cal.overlap_points, 2);
   EXPECT_EQ(c.ranks_per_node, 2);
   EXPECT_EQ(c.cores, double(std::thread::hardware_concurrency()));
   EXPECT_EQ(cal.threads, std::set<int>{1});
@@ -342,6 +381,20 @@ TEST(Simulator, ClusterFileErrorsNameTheFileAndKey) {
   EXPECT_EQ(cluster_error(std::string(kRoundCluster) + "colour: blue\n").key(), "colour");
   EXPECT_EQ(cluster_error(replaced(kRoundCluster, "  cores: 8\n", "")).key(), "node.cores");
   EXPECT_EQ(cluster_error(replaced(kRoundCluster, "cores: 8", "cores: 0")).key(), "node.cores");
+  const std::string inter = "inter: {alpha: 1.0e-5, beta: 1.0e-8}";
+  EXPECT_EQ(cluster_error(replaced(kRoundCluster, inter, inter + "\n  overlap_efficiency: 1.5")).key(),
+            "network.overlap_efficiency");
+}
+
+TEST(Simulator, OverlapEfficiencyIsOptionalAndReadBack) {
+  TempDir dir;
+  EXPECT_EQ(cluster_from(dir, kRoundCluster).overlap_efficiency, 1.0);
+  const std::string inter = "inter: {alpha: 1.0e-5, beta: 1.0e-8}";
+  Cluster c = cluster_from(dir, replaced(kRoundCluster, inter, inter + "\n  overlap_efficiency: 0.25"));
+  EXPECT_EQ(c.overlap_efficiency, 0.25);
+  const std::string out = dir.file("again.yaml");
+  std::ofstream(out) << format_cluster(c, "");
+  EXPECT_EQ(read_cluster(out).overlap_efficiency, 0.25);
 }
 
 std::string calibration_error_key(const std::vector<std::string>& traces) {

@@ -79,7 +79,7 @@ struct ParallelConfig {
   double slow_factor = 1.0;
   // The data-parallel gradient's sum: buckets of bucket_mb MiB (0: one), each started as the backward pass
   // completes it (overlap) or all after the pass (parallel/gradient_reducer.hpp).
-  double bucket_mb = 25;
+  double bucket_mb = 100;
   bool overlap = true;
 };
 

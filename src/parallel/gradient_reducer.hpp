@@ -11,7 +11,7 @@
 namespace est {
 
 struct GradientReduction {
-  double bucket_mb = 25;  // MiB per bucket; 0: the whole gradient in one
+  double bucket_mb = 100;  // MiB per bucket; 0: the whole gradient in one
   bool overlap = true;
 };
 

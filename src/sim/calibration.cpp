@@ -28,7 +28,9 @@ struct Trace {
   std::string path;
   ModelShape shape;
   int T = 1, batch = 1, tp = 1, dp = 1, threads = 0;
+  ReductionPlan reduction;
   Table stage, active_layers, active_heads, active_neurons, compute, comm, tp_bytes, dp_bytes;
+  Table dp_reduce, dp_exposed;  // format 2; empty in earlier traces
 };
 
 H5Handle open_trace(const std::string& path) {
@@ -70,6 +72,7 @@ void read_run(Trace& t, hid_t file) {
   t.T = cfg.model.seq_len;
   t.batch = cfg.train.batch_size;
   t.threads = cfg.runtime.threads;
+  t.reduction = {cfg.parallel.bucket_mb * double(1 << 20), cfg.parallel.overlap};
 }
 
 Trace read_trace(const std::string& path) {
@@ -88,8 +91,16 @@ Trace read_trace(const std::string& path) {
   t.comm = read_table(file, "comm_seconds", path);
   t.tp_bytes = read_table(file, "tp_bytes", path);
   t.dp_bytes = read_table(file, "dp_bytes", path);
-  for (const Table* d : {&t.active_layers, &t.active_heads, &t.active_neurons, &t.compute, &t.comm, &t.tp_bytes,
-                         &t.dp_bytes})
+  std::vector<const Table*> tables = {&t.active_layers, &t.active_heads, &t.active_neurons, &t.compute, &t.comm,
+                                      &t.tp_bytes, &t.dp_bytes};
+  if (read_int(file, "format_version", path) >= 2) {
+    t.dp_reduce = read_table(file, "dp_reduce_seconds", path);
+    t.dp_exposed = read_table(file, "dp_exposed_seconds", path);
+    tables.insert(tables.end(), {&t.dp_reduce, &t.dp_exposed});
+  } else {
+    t.reduction = {0, false};  // one blocking sum of the whole gradient, before the buckets
+  }
+  for (const Table* d : tables)
     if (d->rows != t.stage.rows) throw InputError(path, "step", "datasets of different lengths");
   if (t.stage.rows == 0) throw InputError(path, "step", "no rows");
   return t;
@@ -122,7 +133,14 @@ RankStep rank_step(const Trace& t, size_t row) {
   r.sequences = double(t.batch) / t.dp;
   r.tp = t.tp;
   r.dp = t.dp;
+  r.reduction = t.reduction;
   return r;
+}
+
+// Seconds a row's ranks spent in collectives, on average, counting the gradient sum whole (hidden or not).
+double all_comm(const Trace& t, size_t row) {
+  const double comm = mean_over_ranks(t.comm, row);
+  return t.dp_reduce.rows ? comm - mean_over_ranks(t.dp_exposed, row) + mean_over_ranks(t.dp_reduce, row) : comm;
 }
 
 // One measured median and the terms the model multiplies by the unknowns.
@@ -200,11 +218,82 @@ double rms_error(const std::vector<Point>& points, const std::vector<double>& x)
   return std::sqrt(s / double(points.size()));
 }
 
+// A (trace, stage) of an overlapped multi-replica run: its work and the measured medians (mean rank).
+struct OverlapPoint {
+  StepWork work;
+  double compute = 0, reduce = 0, exposed = 0;
+};
+
+// Per point, of what the timeline of exposed_seconds would hide, the fraction the sums did hide, with the fitted
+// machine's backward pass and bucket times scaled to the point's measured compute and sum; their median (NaN
+// where no point tells).
+double fit_overlap(const Cluster& c, const std::vector<OverlapPoint>& points) {
+  std::vector<double> fractions;
+  for (const OverlapPoint& p : points) {
+    const StepCost predicted = step_cost(c, p.work);
+    if (!(predicted.compute_seconds > 0) || !(predicted.dp_reduce_seconds > 0)) continue;
+    const double k = p.compute / predicted.compute_seconds;
+    const BackwardPass pass = backward_pass(c, p.work);
+    std::vector<double> buckets = bucket_seconds(c, p.work);
+    double sums = 0;
+    for (const double b : buckets) sums += b;
+    const double loss = predicted.dp_reduce_seconds - sums;  // the loss's all-reduce, never hidden
+    if (!(sums > 0) || !(p.reduce > loss)) continue;
+    for (double& b : buckets) b *= (p.reduce - loss) / sums;
+    const double ideal = loss + exposed_seconds(p.work, buckets, k * pass.seconds, k * pass.head_seconds, 1.0);
+    if (p.reduce - ideal <= 1e-3 * p.reduce) continue;  // the timeline hides nothing here
+    fractions.push_back(std::clamp(1 - (p.exposed - ideal) / (p.reduce - ideal), 0.0, 1.0));
+  }
+  return fractions.empty() ? NAN : median(fractions);
+}
+
 // Ring coefficients of a group's calls and bytes: seconds = alpha·calls_term + beta·bytes_term.
 void add_ring_terms(int p, double calls, double bytes, std::vector<double>& terms) {
   if (p <= 1) return;
   terms[0] += 2.0 * (p - 1) * calls;
   terms[1] += 2.0 * (p - 1) / p * bytes;
+}
+
+// What the fits take from the traces: per (trace, stage) medians, and every multi-rank row's compute imbalance.
+struct Measured {
+  std::vector<Point> compute, comm;
+  std::vector<OverlapPoint> overlap;
+  std::vector<double> imbalances;
+};
+
+// One (trace, stage)'s medians over its rows.
+void measure_stage(const Trace& t, const std::vector<size_t>& rows, Measured& m) {
+  std::vector<double> compute_s, comm_s, tp_bytes, dp_bytes, reduce_s, exposed_s;
+  Point c{{0, 0, 0}, 0};
+  double tp_calls = 0, dp_calls = 0;
+  const double share = 1.0 / double(rows.size());  // of the stage's mean
+  for (const size_t i : rows) {
+    const StepWork w = step_work(t.shape, t.T, rank_step(t, i));
+    c.terms[0] += share * w.gemm_flops();
+    c.terms[1] += share * w.gemm_calls();
+    c.terms[2] += share * w.elementwise_bytes;
+    tp_calls += share * w.tp.calls;
+    dp_calls += share * w.dp.calls;
+    compute_s.push_back(mean_over_ranks(t.compute, i));
+    comm_s.push_back(all_comm(t, i));
+    tp_bytes.push_back(t.tp_bytes.at(i));
+    dp_bytes.push_back(t.dp_bytes.at(i));
+    if (t.compute.cols > 1) m.imbalances.push_back(max_over_ranks(t.compute, i) / mean_over_ranks(t.compute, i));
+    if (t.dp_reduce.rows) {
+      reduce_s.push_back(mean_over_ranks(t.dp_reduce, i));
+      exposed_s.push_back(mean_over_ranks(t.dp_exposed, i));
+    }
+  }
+  c.seconds = median(compute_s);
+  if (c.seconds > 0) m.compute.push_back(c);
+  // The bytes are the ones the trainer counted (rank 0's); the model only says how many calls carried them.
+  Point n{{0, 0}, median(comm_s)};
+  add_ring_terms(t.tp, tp_calls, median(tp_bytes), n.terms);
+  add_ring_terms(t.dp, dp_calls, median(dp_bytes), n.terms);
+  if (t.tp * t.dp > 1 && n.seconds > 0) m.comm.push_back(n);
+  if (t.dp > 1 && t.reduction.overlap && !reduce_s.empty())
+    m.overlap.push_back({step_work(t.shape, t.T, rank_step(t, rows[rows.size() / 2])), c.seconds, median(reduce_s),
+                         median(exposed_s)});
 }
 
 }  // namespace
@@ -216,8 +305,7 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
   // The traces ran on this machine, one node of it: its cores are the node's (unknown: not limiting).
   const unsigned cores = std::thread::hardware_concurrency();
   c.cores = cores > 0 ? double(cores) : INFINITY;
-  std::vector<Point> compute, comm;
-  std::vector<double> imbalances;
+  Measured m;
   int most_ranks = 1;
   for (const std::string& path : paths) {
     const Trace t = read_trace(path);
@@ -233,38 +321,13 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
     std::map<int, std::vector<size_t>> rows_by_stage;
     // The first row of an invocation carries the warm-up (first-touch allocations, GEMM primitive creation).
     for (size_t i = 1; i < t.stage.rows; ++i) rows_by_stage[int(t.stage.at(i))].push_back(i);
-    for (const auto& [stage, rows] : rows_by_stage) {
-      std::vector<double> compute_s, comm_s, tp_bytes, dp_bytes;
-      Point c{{0, 0, 0}, 0};
-      double tp_calls = 0, dp_calls = 0;
-      const double share = 1.0 / double(rows.size());  // of the stage's mean
-      for (const size_t i : rows) {
-        const StepWork w = step_work(t.shape, t.T, rank_step(t, i));
-        c.terms[0] += share * w.gemm_flops();
-        c.terms[1] += share * w.gemm_calls();
-        c.terms[2] += share * w.elementwise_bytes;
-        tp_calls += share * w.tp.calls;
-        dp_calls += share * w.dp.calls;
-        compute_s.push_back(mean_over_ranks(t.compute, i));
-        comm_s.push_back(mean_over_ranks(t.comm, i));
-        tp_bytes.push_back(t.tp_bytes.at(i));
-        dp_bytes.push_back(t.dp_bytes.at(i));
-        if (t.compute.cols > 1) imbalances.push_back(max_over_ranks(t.compute, i) / mean_over_ranks(t.compute, i));
-      }
-      c.seconds = median(compute_s);
-      if (c.seconds > 0) compute.push_back(c);
-      // The bytes are the ones the trainer counted (rank 0's); the model only says how many calls carried them.
-      Point n{{0, 0}, median(comm_s)};
-      add_ring_terms(t.tp, tp_calls, median(tp_bytes), n.terms);
-      add_ring_terms(t.dp, dp_calls, median(dp_bytes), n.terms);
-      if (t.tp * t.dp > 1 && n.seconds > 0) comm.push_back(n);
-    }
+    for (const auto& [stage, rows] : rows_by_stage) measure_stage(t, rows, m);
   }
 
   c.name = name;
   c.sources = {"measured: est training traces, fitted by est simulate --calibrate"};
   c.ranks_per_node = most_ranks;  // the traces ran on one node
-  const std::vector<double> x = compute.size() >= 3 ? fit_nonnegative(compute) : std::vector<double>{};
+  const std::vector<double> x = m.compute.size() >= 3 ? fit_nonnegative(m.compute) : std::vector<double>{};
   if (x.empty() || x[0] <= 0)
     throw InputError("", "--calibrate",
                      "the traces do not determine a GEMM rate: give runs whose tokens per step (batch_size x "
@@ -274,20 +337,23 @@ Calibration calibrate(const std::vector<std::string>& paths, const std::string& 
   c.gemm = {1.0, 0.0, x[1]};
   // Zero: the elementwise traffic is lost in the GEMM terms and the noise; infinite bandwidth says so.
   c.memory_bandwidth = x[2] > 0 ? 1 / x[2] : INFINITY;
-  c.imbalance = imbalances.empty() ? 1.0 : std::max(1.0, median(imbalances));
-  cal.compute_points = int(compute.size());
-  cal.compute_rms_error = rms_error(compute, x);
-  if (!comm.empty()) {
-    const std::vector<double> ab = fit_nonnegative(comm);
+  c.imbalance = m.imbalances.empty() ? 1.0 : std::max(1.0, median(m.imbalances));
+  cal.compute_points = int(m.compute.size());
+  cal.compute_rms_error = rms_error(m.compute, x);
+  if (!m.comm.empty()) {
+    const std::vector<double> ab = fit_nonnegative(m.comm);
     if (!ab.empty()) {
       c.intra = {ab[0], ab[1]};
-      cal.comm_rms_error = rms_error(comm, ab);
+      cal.comm_rms_error = rms_error(m.comm, ab);
     }
-    cal.comm_points = int(comm.size());
+    cal.comm_points = int(m.comm.size());
   }
   // One machine: nothing to tell the links between nodes apart from those inside one.
   c.inter = c.intra;
   c.allreduce = AllreduceAlgorithm::ring;
+  const double overlap = fit_overlap(c, m.overlap);
+  cal.overlap_points = std::isnan(overlap) ? 0 : int(m.overlap.size());
+  if (!std::isnan(overlap)) c.overlap_efficiency = overlap;
   c.description = "fitted to " + std::to_string(paths.size()) + " trace(s)";
   return cal;
 }
@@ -316,6 +382,11 @@ std::string format_calibration(const Calibration& cal, const std::vector<std::st
   if (std::isinf(cal.cluster.memory_bandwidth))
     header += "\nmemory_bandwidth .inf: the fit found no elementwise cost beyond the GEMM terms and the noise.";
   if (cal.comm_points == 0) header += "\nNo multi-rank traces: alpha and beta are 0 (not calibrated).";
+  header += cal.overlap_points > 0
+                ? "\noverlap_efficiency: the median over " + std::to_string(cal.overlap_points) +
+                      " overlapped data-parallel (trace, stage) points of the gradient sum hidden over what the\n"
+                      "model's timeline would hide."
+                : "\noverlap_efficiency 1: no trace of an overlapped data-parallel run (not calibrated).";
   return format_cluster(cal.cluster, header);
 }
 

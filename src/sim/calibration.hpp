@@ -2,9 +2,10 @@
 // `est simulate --calibrate`: the machine parameters of a cluster file fitted to measured training traces.
 // Compute: per (trace, stage), the median of the ranks' mean compute seconds per step against the cost model's
 // GEMM FLOPs, GEMM calls and elementwise bytes of that step gives 1/(peak·efficiency), the fixed cost per GEMM
-// and 1/bandwidth. Communication: the median comm seconds against the all-reduce calls and bytes (ring
-// coefficients) of the tensor- and data-parallel groups gives alpha and beta. Both are least squares on the
-// relative error with non-negative coefficients. The traces must come from this machine (node.cores is its
+// and 1/bandwidth. Communication: the median seconds in collectives (the gradient sum whole, hidden or not)
+// against the all-reduce calls and bytes (ring coefficients) of the tensor- and data-parallel groups gives alpha
+// and beta. Both are least squares on the relative error with non-negative coefficients. Overlap: of the gradient
+// sum that the cost model's timeline would hide in overlapped data-parallel runs, the median fraction hidden. The traces must come from this machine (node.cores is its
 // hardware concurrency) in runs whose ranks x runtime.threads fit its cores.
 #include <set>
 #include <string>
@@ -16,7 +17,7 @@ namespace est {
 
 struct Calibration {
   Cluster cluster;
-  int compute_points = 0, comm_points = 0;  // (trace, stage) medians fitted
+  int compute_points = 0, comm_points = 0, overlap_points = 0;  // (trace, stage) medians fitted
   double compute_rms_error = 0, comm_rms_error = 0;  // relative, over those points
   std::set<int> threads;  // the traces' runtime.threads: the fitted rates are a rank's at those
 };

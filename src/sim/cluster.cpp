@@ -155,9 +155,13 @@ Cluster read_cluster(const std::string& path) {
   if (c.imbalance < 1) node.fail("imbalance", "must be >= 1 (max over mean compute)");
   c.power_watts = node.non_negative("power_watts");
   if (node.has("memory_per_rank")) c.memory_per_rank = node.positive("memory_per_rank");
-  const Section network = root.section("network", {"intra", "inter"});
+  const Section network = root.section("network", {"intra", "inter", "overlap_efficiency"});
   c.intra = read_link(network, "intra");
   c.inter = read_link(network, "inter");
+  if (network.has("overlap_efficiency")) {
+    c.overlap_efficiency = network.non_negative("overlap_efficiency");
+    if (c.overlap_efficiency > 1) network.fail("overlap_efficiency", "must be in [0, 1]");
+  }
   c.allreduce = read_algorithm(root);
   return c;
 }
@@ -185,6 +189,7 @@ std::string format_cluster(const Cluster& c, const std::string& header) {
   out << "network:\n"
       << "  intra: {alpha: " << number(c.intra.alpha) << ", beta: " << number(c.intra.beta) << "}\n"
       << "  inter: {alpha: " << number(c.inter.alpha) << ", beta: " << number(c.inter.beta) << "}\n"
+      << "  overlap_efficiency: " << number(c.overlap_efficiency) << "\n"
       << "allreduce: " << to_string(c.allreduce) << "\n";
   return out.str();
 }

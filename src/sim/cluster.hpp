@@ -37,6 +37,10 @@ struct Cluster {
   double memory_per_rank = 0;   // bytes for a rank's kernel buffers (a GPU's memory); 0: not given
   Link intra, inter;
   AllreduceAlgorithm allreduce = AllreduceAlgorithm::ring;
+  // Of the data-parallel gradient sum that the backward pass could hide (parallel.overlap), the fraction it does:
+  // 1 where the sums have resources of their own (NCCL on a side stream), less where they share the compute's
+  // cores. network.overlap_efficiency, optional (files from before the overlap: 1).
+  double overlap_efficiency = 1;
 };
 
 // InputError naming the file and the key for a missing, unknown or out-of-range key.

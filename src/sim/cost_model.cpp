@@ -24,17 +24,17 @@ Widths widths(const ModelShape& s, const RankStep& r) {
   return {r.heads * hs, double(r.heads) / s.group_size() * hs, double(r.neurons), s.arch == Arch::llama};
 }
 
-// Parameters of one rank's share of the subnetwork: what AdamW updates and the data-parallel reduction carries.
-double active_parameters(const ModelShape& s, const RankStep& r) {
+// Parameters of one rank's share of the subnetwork, as the backward pass completes them: what AdamW updates and
+// the data-parallel sum carries.
+GradientParts active_parameters(const ModelShape& s, const RankStep& r) {
   const double C = s.n_embd, Vp = s.padded_vocab_size;
   const Widths w = widths(s, r);
-  if (w.llama) {
-    const double layer = 2 * C + (w.A + 2 * w.K) * C + w.A * C + 3 * w.m * C;
-    return Vp * C * (s.tie_embeddings ? 1 : 2) + C + r.active_layers * layer;
-  }
+  if (w.llama)
+    return {C + (s.tie_embeddings ? 0 : Vp * C), 2 * C + (w.A + 2 * w.K) * C + w.A * C + 3 * w.m * C,
+            r.active_layers, Vp * C};
   const double A = w.A, m = w.m;
-  const double layer = 4 * C + (3 * A * C + 3 * A) + (A * C + C) + (m * C + m) + (m * C + C);
-  return Vp * C + double(s.max_seq_len) * C + 2 * C + r.active_layers * layer;
+  return {2 * C, 4 * C + (3 * A * C + 3 * A) + (A * C + C) + (m * C + m) + (m * C + C), r.active_layers,
+          Vp * C + double(s.max_seq_len) * C};
 }
 
 }  // namespace
@@ -49,6 +49,13 @@ double StepWork::gemm_calls() const {
   double n = 0;
   for (const GemmWork& g : gemms) n += g.calls;
   return n;
+}
+
+std::vector<double> StepWork::bucket_bytes() const {
+  const double total = kFloat * gradient.total(), size = reduction.bucket_bytes > 0 ? reduction.bucket_bytes : total;
+  std::vector<double> buckets;
+  for (double at = 0; at < total; at += size) buckets.push_back(std::min(size, total - at));
+  return buckets;
 }
 
 StepWork step_work(const ModelShape& s, int T, const RankStep& r) {
@@ -75,12 +82,15 @@ StepWork step_work(const ModelShape& s, int T, const RankStep& r) {
                            + kPassesForwardBackward * n * T / 2 * r.heads;  // causal softmax
   const double head = 2 * kPassesForwardBackward * n * C  // embedding, final LayerNorm
                       + 4 * n * Vp;                        // cross-entropy: logits to probabilities to gradients
-  const double params = active_parameters(s, r);
-  w.elementwise_bytes = kFloat * (L * per_layer + head + kAdamWPasses * params);
+  w.gradient = active_parameters(s, r);
+  w.reduction = r.reduction;
+  const double params = w.gradient.total();
+  w.optimizer_bytes = kFloat * kAdamWPasses * params;
+  w.elementwise_bytes = kFloat * (L * per_layer + head) + w.optimizer_bytes;
   // Two all-reduces forward and two backward per active layer, and the gradient norm's partial sum.
   if (r.tp > 1) w.tp = {r.tp, r.tp_inter_node, 4 * L + 1, kFloat * 4 * L * n * C + sizeof(double)};
-  // The compact gradient and the loss.
-  if (r.dp > 1) w.dp = {r.dp, r.dp_inter_node, 2, kFloat * params + sizeof(double)};
+  // The compact gradient's buckets and the loss.
+  if (r.dp > 1) w.dp = {r.dp, r.dp_inter_node, double(w.bucket_bytes().size()) + 1, kFloat * params + sizeof(double)};
   w.ranks_on_node = r.ranks_on_node;
   w.threads = r.threads;
   return w;
@@ -113,13 +123,75 @@ double oversubscription(const Cluster& c, int ranks_on_node, int threads) {
   return std::max(1.0, ranks_on_node * per_rank / c.cores);
 }
 
-StepCost step_cost(const Cluster& c, const StepWork& w) {
-  double compute = w.elementwise_bytes / c.memory_bandwidth;
-  for (const GemmWork& g : w.gemms) compute += gemm_seconds(c, g);
-  compute *= oversubscription(c, w.ranks_on_node, w.threads);
-  // A rank alone waits for nobody.
+double exposed_seconds(const StepWork& w, const std::vector<double>& bucket_seconds, double backward, double head,
+                       double overlap_efficiency) {
+  double total = 0;
+  for (const double t : bucket_seconds) total += t;
+  if (!w.reduction.overlap) return total;
+  // When the pass has completed the gradient's first x bytes.
+  const GradientParts& g = w.gradient;
+  const double head_end = kFloat * g.head, layers_end = head_end + kFloat * g.layers * g.per_layer;
+  const auto ready = [&](double x) {
+    if (x <= head_end) return head;
+    if (x > layers_end || g.layers <= 0) return backward;
+    const double layer = std::ceil((x - head_end) / (kFloat * g.per_layer));
+    return std::min(backward, head + layer / g.layers * (backward - head));
+  };
+  const std::vector<double> bytes = w.bucket_bytes();
+  double end = 0, at = 0;
+  for (size_t k = 0; k < bytes.size() && k < bucket_seconds.size(); ++k) {
+    at += bytes[k];
+    end = std::max(end, ready(at)) + bucket_seconds[k];
+  }
+  const double unhidden = std::max(0.0, end - backward);
+  return unhidden + (1 - overlap_efficiency) * (total - unhidden);
+}
+
+namespace {
+
+double gemms_seconds(const Cluster& c, const StepWork& w) {
+  double gemm = 0;
+  for (const GemmWork& g : w.gemms) gemm += gemm_seconds(c, g);
+  return gemm;
+}
+
+// Compute runs this many times slower than on a rank alone on its cores: shared cores, and the partners it waits for.
+double slowdown(const Cluster& c, const StepWork& w) {
   const bool alone = w.tp.group <= 1 && w.dp.group <= 1;
-  return {alone ? compute : compute * c.imbalance, collective_seconds(c, w.tp), collective_seconds(c, w.dp)};
+  return oversubscription(c, w.ranks_on_node, w.threads) * (alone ? 1.0 : c.imbalance);
+}
+
+}  // namespace
+
+// Each forward GEMM's two gradient GEMMs, three of an elementwise kernel's five passes (AdamW comes after), and
+// the tensor-parallel all-reduces of the input gradients; the LM head's backward comes first.
+BackwardPass backward_pass(const Cluster& c, const StepWork& w) {
+  const double k = slowdown(c, w);
+  const double pass = (w.elementwise_bytes - w.optimizer_bytes) / c.memory_bandwidth * k;
+  return {2.0 / 3.0 * gemms_seconds(c, w) * k + 0.6 * pass + collective_seconds(c, w.tp) / 2,
+          2.0 / 3.0 * gemm_seconds(c, w.lm_head()) * k};
+}
+
+std::vector<double> bucket_seconds(const Cluster& c, const StepWork& w) {
+  const Link& link = w.dp.inter_node ? c.inter : c.intra;
+  std::vector<double> seconds;
+  for (const double b : w.bucket_bytes()) seconds.push_back(allreduce_seconds(c.allreduce, link, w.dp.group, 1, b));
+  return seconds;
+}
+
+StepCost step_cost(const Cluster& c, const StepWork& w) {
+  StepCost cost;
+  cost.compute_seconds = (gemms_seconds(c, w) + w.elementwise_bytes / c.memory_bandwidth) * slowdown(c, w);
+  cost.tp_comm_seconds = collective_seconds(c, w.tp);
+  if (w.dp.group <= 1) return cost;
+  const BackwardPass pass = backward_pass(c, w);
+  const std::vector<double> buckets = bucket_seconds(c, w);
+  const double loss =
+      allreduce_seconds(c.allreduce, w.dp.inter_node ? c.inter : c.intra, w.dp.group, 1, sizeof(double));
+  cost.dp_reduce_seconds = loss;
+  for (const double t : buckets) cost.dp_reduce_seconds += t;
+  cost.dp_exposed_seconds = loss + exposed_seconds(w, buckets, pass.seconds, pass.head_seconds, c.overlap_efficiency);
+  return cost;
 }
 
 }  // namespace est

@@ -21,14 +21,35 @@ struct CollectiveWork {
   double calls = 0, bytes = 0;
 };
 
+// The compact gradient of a rank's share of the subnetwork, in parameters, in the order the backward pass completes
+// it (model/active_layout.hpp): the LM-head side (final norm, an untied LM head) after the LM head's backward,
+// each active layer's after the layer's, the embeddings at the end.
+struct GradientParts {
+  double head = 0, per_layer = 0, layers = 0, tail = 0;
+  double total() const { return head + layers * per_layer + tail; }
+};
+
+// The data-parallel gradient sum (parallel.bucket_mb, parallel.overlap): buckets of bucket_bytes (0: one),
+// started as the backward pass completes them, or all after it.
+struct ReductionPlan {
+  double bucket_bytes = 100.0 * (1 << 20);
+  bool overlap = true;
+};
+
 struct StepWork {
-  std::vector<GemmWork> gemms;
+  std::vector<GemmWork> gemms;  // the LM head's last
   double elementwise_bytes = 0;
-  CollectiveWork tp, dp;
+  double optimizer_bytes = 0;   // AdamW's part of elementwise_bytes, after the backward pass
+  CollectiveWork tp, dp;        // dp: the gradient's buckets and the loss
+  GradientParts gradient;
+  ReductionPlan reduction;
   int ranks_on_node = 1, threads = 1;  // the ranks sharing this rank's node, each one's compute threads
 
   double gemm_flops() const;
   double gemm_calls() const;
+  const GemmWork& lm_head() const { return gemms.back(); }
+  // The gradient's buckets, in bytes, in the order they are summed.
+  std::vector<double> bucket_bytes() const;
 };
 
 // One rank's share of a step: `sequences` of T tokens through `active_layers` layers (a mean over a stage may be
@@ -39,6 +60,7 @@ struct RankStep {
   int tp = 1, dp = 1;
   bool tp_inter_node = false, dp_inter_node = false;
   int ranks_on_node = 1, threads = 1;
+  ReductionPlan reduction;
 };
 
 StepWork step_work(const ModelShape& s, int T, const RankStep& r);
@@ -55,14 +77,32 @@ double collective_seconds(const Cluster& c, const CollectiveWork& w);
 double oversubscription(const Cluster& c, int ranks_on_node, int threads);
 
 struct StepCost {
-  double compute_seconds = 0, tp_comm_seconds = 0, dp_comm_seconds = 0;
-  double step_seconds() const { return compute_seconds + tp_comm_seconds + dp_comm_seconds; }
+  double compute_seconds = 0, tp_comm_seconds = 0;
+  // The data-parallel gradient sum's own time, and the part of it the backward pass does not hide.
+  double dp_reduce_seconds = 0, dp_exposed_seconds = 0;
+  double step_seconds() const { return compute_seconds + tp_comm_seconds + dp_exposed_seconds; }
 };
 
 // Compute (GEMMs and elementwise traffic, times the oversubscription of the node's cores and the cluster's
-// imbalance where the rank has partners) and communication, not overlapped, as the trainer runs them. The
+// imbalance where the rank has partners) and communication as the trainer runs them: the tensor-parallel
+// all-reduces inside the passes, the gradient sum's buckets beside the backward pass (exposed_seconds). The
 // all-reduces are not slowed by oversubscription: jobs/validate-simulator's 4-rank run on 2 cores measures the
 // step that the compute factor predicts, its ranks' waits for descheduled partners landing in comm_seconds.
 StepCost step_cost(const Cluster& c, const StepWork& w);
+
+// The backward pass of a step: its seconds, and how far into it the LM head's backward ends; the slowest rank's.
+struct BackwardPass {
+  double seconds = 0, head_seconds = 0;
+};
+BackwardPass backward_pass(const Cluster& c, const StepWork& w);
+// Each bucket's all-reduce over the data-parallel group, in order.
+std::vector<double> bucket_seconds(const Cluster& c, const StepWork& w);
+
+// The part of the gradient sum that runs past the backward pass: bucket k starts once the pass has completed it
+// (`head` seconds into the pass for the LM-head side, then one layer every (backward - head) / layers seconds, the
+// embeddings at its end) and once bucket k-1 is done, and takes `bucket_seconds[k]`. Of the time that this
+// timeline hides, only the cluster's overlap_efficiency is hidden. Without overlap, all of it is exposed.
+double exposed_seconds(const StepWork& w, const std::vector<double>& bucket_seconds, double backward, double head,
+                       double overlap_efficiency);
 
 }  // namespace est

@@ -18,15 +18,16 @@ using nlohmann::json;
 // The rank with the most work sets the pace: of an uneven split of the batch it holds the rounded-up share.
 // The tensor-parallel group is consecutive ranks, the data-parallel group strided by tp: each leaves the node
 // once it is larger than what a node holds. All the node's ranks run `threads` compute threads each.
-RankStep rank_step(const ScalingPoint& p, int ranks_per_node, int threads) {
+RankStep rank_step(const ScalingPoint& p, int ranks_per_node, const Config& cfg) {
   RankStep r;
+  r.reduction = {cfg.parallel.bucket_mb * double(1 << 20), cfg.parallel.overlap};
   r.sequences = std::ceil(p.per_rank_batch);
   r.tp = p.tp;
   r.dp = p.dp;
   r.tp_inter_node = p.tp > ranks_per_node;
   r.dp_inter_node = p.ranks > ranks_per_node;
   r.ranks_on_node = ranks_per_node;
-  r.threads = threads;
+  r.threads = cfg.runtime.threads;
   return r;
 }
 
@@ -88,7 +89,7 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
   double est_seconds = 0;
   for (const StageFlops& f : flops.stages) {
     const int64_t steps = f.end_step - f.first_step;
-    RankStep r = rank_step(point, ranks_per_node, cfg.runtime.threads);
+    RankStep r = rank_step(point, ranks_per_node, cfg);
     r.active_layers = f.active_layers;
     r.heads = local_units(f.heads, point.tp);
     r.neurons = local_units(f.neurons, point.tp);
@@ -99,12 +100,13 @@ json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoin
                       {"step_seconds", cost.step_seconds()},
                       {"compute_seconds", cost.compute_seconds},
                       {"tp_comm_seconds", cost.tp_comm_seconds},
-                      {"dp_comm_seconds", cost.dp_comm_seconds},
+                      {"dp_reduce_seconds", cost.dp_reduce_seconds},
+                      {"dp_exposed_seconds", cost.dp_exposed_seconds},
                       {"imbalance", cluster.imbalance},
                       {"oversubscription", oversubscription(cluster, r.ranks_on_node, r.threads)}});
   }
 
-  RankStep full = rank_step(point, ranks_per_node, cfg.runtime.threads);
+  RankStep full = rank_step(point, ranks_per_node, cfg);
   full.active_layers = shape.n_layer;
   full.heads = local_units(shape.n_head, point.tp);
   full.neurons = local_units(shape.neurons(), point.tp);
@@ -149,13 +151,14 @@ std::string format_simulation(const json& sim) {
                   p["nodes"].get<int>(), p["ranks"].get<int>(), p["tp"].get<int>(), p["dp"].get<int>(),
                   p["global_batch"].get<int>(), p["per_rank_batch"].get<double>());
     out += line;
-    std::snprintf(line, sizeof line, "  %-6s %7s %12s %12s %12s %12s\n", "stage", "steps", "step s", "compute s",
-                  "tp comm s", "dp comm s");
+    std::snprintf(line, sizeof line, "  %-6s %7s %12s %12s %12s %12s %12s\n", "stage", "steps", "step s",
+                  "compute s", "tp comm s", "dp sum s", "exposed s");
     out += line;
     for (const json& s : p["stages"]) {
-      std::snprintf(line, sizeof line, "  %-6d %7lld %12.4e %12.4e %12.4e %12.4e\n", s["stage"].get<int>(),
+      std::snprintf(line, sizeof line, "  %-6d %7lld %12.4e %12.4e %12.4e %12.4e %12.4e\n", s["stage"].get<int>(),
                     s["steps"].get<long long>(), s["step_seconds"].get<double>(), s["compute_seconds"].get<double>(),
-                    s["tp_comm_seconds"].get<double>(), s["dp_comm_seconds"].get<double>());
+                    s["tp_comm_seconds"].get<double>(), s["dp_reduce_seconds"].get<double>(),
+                    s["dp_exposed_seconds"].get<double>());
       out += line;
     }
     for (const char* run : {"est", "baseline"}) {

@@ -12,7 +12,8 @@
 namespace est {
 
 // One point: {nodes, ranks, tp, dp, global_batch, per_rank_batch, stages: [{stage, steps, step_seconds,
-// compute_seconds, tp_comm_seconds, dp_comm_seconds, imbalance, oversubscription}], est: {step_seconds (mean),
+// compute_seconds, tp_comm_seconds, dp_reduce_seconds, dp_exposed_seconds (the gradient sum, all and the part the
+// backward pass does not hide), imbalance, oversubscription}], est: {step_seconds (mean),
 // run_seconds, energy_joules, tokens_per_second}, baseline: {the same}, time_saving, energy_saving}. `est jobs
 // scaling` embeds it in each job's manifest. The config's runtime.threads is each rank's compute threads.
 nlohmann::json simulate_point(const Config& cfg, const Cluster& cluster, const ScalingPoint& point);

@@ -93,4 +93,4 @@ def test_bench_times_each_stage_with_the_gradient_sum_overlapped_and_blocking(wo
         for mode in ("overlapped", "blocking"):
             assert row[mode]["dp_reduce_seconds"] > 0 and row[mode]["tokens_per_second"] > 0
         assert row["step_ratio"] == row["overlapped"]["step_seconds"] / row["blocking"]["step_seconds"]
-    assert bench["gradient_reduction"] == {"bucket_mb": 25.0, "overlap": True}
+    assert bench["gradient_reduction"] == {"bucket_mb": 100.0, "overlap": True}
