@@ -1,7 +1,6 @@
 // CPU builds: the sums run one MPI_Iallreduce at a time, in the order started, on a duplicate of the group's
-// communicator: on a communication thread while the caller computes, and in the caller once it waits. Open MPI
-// progresses a non-blocking collective only inside MPI calls, so the thread polls it, sleeping between polls while
-// the caller computes: a blocking wait would spin on a core the ranks' compute threads may need.
+// communicator: on a communication thread while the caller computes, and in the caller once it waits. The thread
+// polls each sum (parallel/mpi_polling.hpp), with pauses while the caller computes and back to back once it waits.
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "parallel/async_allreduce.hpp"
+#include "parallel/mpi_polling.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -129,27 +129,9 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     for (int64_t at = 0; at < b.n; at += kChunk) {
       MPI_Request request;
       MPI_Iallreduce(MPI_IN_PLACE, b.data + at, int(std::min(kChunk, b.n - at)), MPI_FLOAT, MPI_SUM, comm_, &request);
-      if (!poll(request)) return -1;
+      if (!poll_until_done(request, &hurry_, &stopping_)) return -1;
     }
     return std::chrono::duration<double>(Clock::now() - t0).count();
-  }
-
-  // While the caller computes: tests back to back for the first 100 us (a small bucket is done by then), then
-  // sleeps a sixteenth of the time waited so far between tests, from 10 us to 1 ms, so a round of the collective
-  // (which advances only inside a test) ends at most ~6% later than it could, and a sum that waits long for a
-  // partner still in its backward pass costs the cores about a thousand wake-ups a second. Once the caller waits
-  // for the sums, back to back.
-  bool poll(MPI_Request& request) {
-    using std::chrono::microseconds;
-    const auto t0 = Clock::now();
-    for (int done = 0;;) {
-      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      if (done) return true;
-      if (stopping_) return false;
-      const auto waited = std::chrono::duration_cast<microseconds>(Clock::now() - t0);
-      if (!hurry_ && waited > microseconds(100))
-        std::this_thread::sleep_for(std::clamp(waited / 16, microseconds(10), microseconds(1000)));
-    }
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "parallel/mpi_polling.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -63,9 +64,14 @@ void MpiCommunicator::allgather(const double* in, int64_t n, double* out) {
         [&] { MPI_Allgather(in, int(n), MPI_DOUBLE, out, int(n), MPI_DOUBLE, comm_); });
 }
 
+// Polled rather than MPI_Barrier's spin: the ranks that arrive first wait for a slower one, whose cores they may share.
 void MpiCommunicator::barrier() {
   if (size() == 1) return;
-  timed(0, [&] { MPI_Barrier(comm_); });
+  timed(0, [&] {
+    MPI_Request request;
+    MPI_Ibarrier(comm_, &request);
+    poll_until_done(request);
+  });
 }
 
 }  // namespace est
