@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <pthread.h>
+#include <sched.h>
 #include <thread>
 
 #include "parallel/async_allreduce.hpp"
@@ -27,7 +29,10 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     MPI_Comm_dup(comm, &comm_);
     int provided = MPI_THREAD_SINGLE;
     MPI_Query_thread(&provided);
-    if (provided == MPI_THREAD_MULTIPLE) thread_ = std::thread([this] { serve(); });
+    if (provided == MPI_THREAD_MULTIPLE) thread_ = std::thread([this] {
+      run_on_idle_cycles();
+      serve();
+    });
   }
 
   ~MpiAsyncAllreduce() override {
@@ -95,6 +100,17 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     float* data;
     int64_t n;
   };
+
+  // The sums' memory traffic and additions take a core like the compute does: where the ranks' compute threads
+  // fill the cores, a thread of normal priority would take turns with them, preempting them at every poll. Run
+  // only on cycles the compute leaves idle (a rank that waits, spare cores); once the caller waits it idles its
+  // own core, and the thread runs.
+  static void run_on_idle_cycles() {
+#ifdef SCHED_IDLE
+    const sched_param param{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+#endif
+  }
 
   // The communication thread: the queue's sums in order, one at a time (busy_: a sum is being run, by it or by
   // wait_all's caller), until the owner goes. One left pending then belongs to
