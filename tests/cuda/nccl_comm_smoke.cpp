@@ -1,14 +1,16 @@
 // NcclCommunicator across MPI ranks, one device each: the float all-reduce on the device, and the double
-// all-reduces and all-gather that go through MPI. Exit status, the same on every rank (mpirun returns the first
+// all-reduces and all-gather that go through MPI; and the gradient's NcclAsyncAllreduce on its side stream. Exit status, the same on every rank (mpirun returns the first
 // non-zero one): 0 passed, 1 mismatch, 77 no usable devices (ctest reports it as skipped).
 #include <cuda_runtime_api.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "parallel/nccl_async_allreduce.hpp"
 #include "parallel/nccl_communicator.hpp"
 
 namespace {
@@ -54,6 +56,21 @@ bool run(int rank, int size, int devices) {
 
     const int64_t bytes = n * int64_t(sizeof(float)) + 5 * int64_t(sizeof(double));
     ok = ok && comm.stats().calls == 4 && comm.stats().bytes == bytes;
+  }
+  {
+    // The gradient's channel: two buckets on the side stream after work on `stream`, then one summed at once.
+    est::NcclAsyncAllreduce channel(MPI_COMM_WORLD, stream);
+    std::fill(host.begin(), host.end(), float(rank + 1));
+    check(cudaMemcpyAsync(device, host.data(), n * sizeof(float), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+    channel.start(device, n / 2);
+    channel.start(device + n / 2, n - n / 2);
+    channel.wait_all();
+    channel.sum_now(device, n / 4);
+    check(cudaMemcpy(host.data(), device, n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    const float once = float(size * (size + 1) / 2), twice = float(size) * once;
+    for (int64_t i = 0; i < n; ++i) ok = ok && host[size_t(i)] == (i < n / 4 ? twice : once);
+    ok = ok && channel.stats().calls == 3 && channel.stats().bytes == (n + n / 4) * int64_t(sizeof(float)) &&
+         channel.stats().seconds > 0;
   }
   check(cudaFree(device), "cudaFree");
   check(cudaStreamDestroy(stream), "cudaStreamDestroy");
