@@ -7,28 +7,31 @@
 namespace est::gemm {
 
 #ifdef EST_HAVE_ONEDNN
-extern const Table onednn_table;
+extern const Table onednn_table, onednn_bf16_table;
 #endif
 #ifdef EST_HAVE_CBLAS
 extern const Table cblas_table;
 #endif
 #ifdef EST_HAVE_CUBLAS
-extern const Table cublas_table;
+extern const Table cublas_table, cublas_tf32_table, cublas_bf16_table;
 void cublas_bind_stream(void* stream);
 #endif
 
 namespace {
 
-const Table* table_for(Backend b) {
+// The table that runs b's products at p; null where this build has no such product. CPUs have no TF32, so tf32
+// is their fp32 table.
+const Table* table_for(Backend b, Precision p) {
   switch (b) {
 #ifdef EST_HAVE_ONEDNN
-    case Backend::onednn: return &onednn_table;
+    case Backend::onednn: return p == Precision::bf16 ? &onednn_bf16_table : &onednn_table;
 #endif
 #ifdef EST_HAVE_CBLAS
-    case Backend::cblas: return &cblas_table;
+    case Backend::cblas: return p == Precision::bf16 ? nullptr : &cblas_table;
 #endif
 #ifdef EST_HAVE_CUBLAS
-    case Backend::cublas: return &cublas_table;
+    case Backend::cublas:
+      return p == Precision::bf16 ? &cublas_bf16_table : p == Precision::tf32 ? &cublas_tf32_table : &cublas_table;
 #endif
     default: return nullptr;
   }
@@ -36,7 +39,8 @@ const Table* table_for(Backend b) {
 
 struct State {
   Backend backend = default_backend();
-  const Table* table = table_for(backend);
+  Precision precision = Precision::fp32;
+  const Table* table = table_for(backend, precision);
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool stream_bound = false;
 };
@@ -78,7 +82,7 @@ const char* backend_name(Backend b) {
   return "?";
 }
 
-bool backend_available(Backend b) { return table_for(b) != nullptr; }
+bool backend_available(Backend b) { return table_for(b, Precision::fp32) != nullptr; }
 
 Backend default_backend() {
 #if defined(EST_HAVE_CUBLAS)
@@ -90,15 +94,50 @@ Backend default_backend() {
 #endif
 }
 
-void set_backend(Backend b) {
-  const Table* t = table_for(b);
-  if (!t) throw std::invalid_argument(std::string("GEMM backend '") + backend_name(b) + "' is not in this build");
+bool parse_precision(const std::string& name, Precision& out) {
+  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+    if (name == precision_name(p)) { out = p; return true; }
+  return false;
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::tf32: return "tf32";
+    case Precision::bf16: return "bf16";
+  }
+  return "?";
+}
+
+std::string unsupported(Backend b, Precision p) {
+  if (!backend_available(b)) return std::string("GEMM backend '") + backend_name(b) + "' is not in this build";
+  const Table* t = table_for(b, p);
+  if (!t)
+    return std::string(precision_name(p)) + " needs runtime.gemm: onednn (on a CPU with AVX512-BF16 or AMX-BF16) " +
+           "or cublas; " + backend_name(b) + " has no " + precision_name(p) + " products";
+  return t->unsupported ? t->unsupported() : "";
+}
+
+void set_backend(Backend b, Precision p) {
+  const std::string why = unsupported(b, p);
+  if (!why.empty()) throw std::invalid_argument(why);
+  const Table* t = table_for(b, p);
   state().backend = b;
+  state().precision = p;
   state().table = t;
   if (t->set_threads) t->set_threads(state().threads);
 }
 
 Backend current_backend() { return state().backend; }
+
+Precision current_precision() { return state().precision; }
+
+std::string description() {
+  const State& s = state();
+  std::string d = std::string(backend_name(s.backend)) + " " + precision_name(s.precision);
+  if (s.precision != Precision::fp32 && s.table == table_for(s.backend, Precision::fp32)) d += " (as fp32 on CPUs)";
+  return d;
+}
 
 void set_threads(int n) {
   state().threads = std::max(1, n);

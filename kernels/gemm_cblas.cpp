@@ -30,6 +30,6 @@ void cblas_set_threads(int n) {
 }  // namespace
 
 extern const Table cblas_table;
-const Table cblas_table{cblas_gemm, cblas_gemm_strided_batched, cblas_set_threads};
+const Table cblas_table{cblas_gemm, cblas_gemm_strided_batched, cblas_set_threads, nullptr};
 
 }  // namespace est::gemm

@@ -3,7 +3,8 @@ machine its image's):
 
   gpu_check.py losses TRACE.h5                      per-step training losses of a run, as JSON
   gpu_check.py compare CPU_LOSSES.json TRACE.h5     the GPU run's losses against the CPU build's, step by step
-  gpu_check.py bench BENCH.json                     est bench's JSON as a Markdown table
+  gpu_check.py bench BENCH.json...                  est bench's JSON as Markdown tables; for several runs (one
+                                                    per GEMM precision), their speeds side by side as well
 
 compare exits 1 when a step differs by more than RTOL (relative, default 1e-4) or the steps differ.
 """
@@ -13,7 +14,8 @@ import sys
 
 # fp32 on both sides (cuBLAS in pedantic FP32, no TF32), in other summation orders. The CPU builds' 20 quickstart
 # losses agree to float32 precision (oneDNN against CBLAS, Kokkos Serial against OpenMP on 2 threads), so 1e-4
-# leaves room for the GPU's orders while a wrong kernel, or TF32 rounding, shows.
+# leaves room for the GPU's orders while a wrong kernel shows. (Rounding to TF32 would not: on the CPU it moved
+# these losses by 1.5e-5 at most; the tf32 and bf16 runs have their own tolerances, see scripts/gpu-check.)
 DEFAULT_RTOL = 1e-4
 
 
@@ -46,7 +48,7 @@ def bench_table(bench):
     shape = bench["shape"]
     lines = [f"est bench: GPT-2 L={shape['n_layer']} H={shape['n_head']} C={shape['n_embd']} "
              f"T={shape['seq_len']} B={shape['batch_size']}, {bench.get('kokkos', '?')}, "
-             f"GEMM {bench['gemm_backend']}, schedule {bench['schedule'] or 'none'}",
+             f"GEMM {bench['gemm_backend']} {bench['precision']}, schedule {bench['schedule'] or 'none'}",
              "",
              "| stage | p_heads | p_mlp | p_layers | step (s) | time / full | FLOPs / full | tokens/s |",
              "|---|---|---|---|---|---|---|---|"]
@@ -63,6 +65,17 @@ def bench_table(bench):
     return lines
 
 
+def precision_table(benches):
+    """The full model's speed at each run's GEMM precision, against the first run's."""
+    first = benches[0]
+    lines = ["| precision | tokens/s | step (s) | GEMM GFLOP/s | tokens/s against " + first["precision"] + " |",
+             "|---|---|---|---|---|"]
+    for b in benches:
+        lines.append(f"| {b['precision']} | {b['tokens_per_second']:.0f} | {b['step_seconds']:.4f} | "
+                     f"{b['gemm_gflops']:.0f} | {b['tokens_per_second'] / first['tokens_per_second']:.2f} |")
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,7 +84,7 @@ def main(argv=None):
     c.add_argument("cpu_losses")
     c.add_argument("trace")
     c.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
-    sub.add_parser("bench").add_argument("bench_json")
+    sub.add_parser("bench").add_argument("bench_json", nargs="+")
     a = p.parse_args(argv)
     if a.command == "losses":
         print(json.dumps(trace_losses(a.trace)))
@@ -81,8 +94,14 @@ def main(argv=None):
             ok, lines = compare_losses(json.load(f), trace_losses(a.trace), a.rtol)
         print("\n".join(lines))
         return 0 if ok else 1
-    with open(a.bench_json) as f:
-        print("\n".join(bench_table(json.load(f))))
+    benches = []
+    for path in a.bench_json:
+        with open(path) as f:
+            benches.append(json.load(f))
+    tables = [bench_table(b) for b in benches]
+    if len(benches) > 1:
+        tables.append(precision_table(benches))
+    print("\n\n".join("\n".join(t) for t in tables))
     return 0
 
 

@@ -96,6 +96,17 @@ TEST(Config, RejectsOutOfRangeValues) {
   expect_error("model: {}\n", {"parallel.overlap=sometimes"}, "parallel.overlap", true);
 }
 
+TEST(Config, PrecisionIsFp32UnlessSetAndOnlyANamedOne) {
+  TempConfig c("runtime:\n  precision: bf16\n");
+  EXPECT_EQ(load_config(c.path).runtime.precision, "bf16");
+  EXPECT_EQ(load_config(c.path, {"runtime.precision=tf32"}).runtime.precision, "tf32");
+  TempConfig plain("model: {}\n");
+  EXPECT_EQ(load_config(plain.path).runtime.precision, "fp32");
+  expect_error("runtime:\n  precision: fp16\n", {}, "runtime.precision");
+  expect_error("runtime:\n  precision: BF16\n", {}, "runtime.precision");
+  expect_error("model: {}\n", {"runtime.precision=half"}, "runtime.precision", true);
+}
+
 TEST(Config, LlamaKeysGiveItsShapeAndItsDefaults) {
   TempConfig tiny("model:\n  arch: llama\n  n_layer: 22\n  n_embd: 2048\n  n_head: 32\n  n_kv_head: 4\n");
   const ModelShape s = load_config(tiny.path).shape();

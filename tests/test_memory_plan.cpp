@@ -51,6 +51,17 @@ TEST(MemoryPlan, ASampledScheduleNeedsCompactCopies) {
   EXPECT_EQ(item(plan_of(cfg), "compact copies"), item(plan_of(cfg), "parameters"));
 }
 
+// bf16 products hold bf16 copies of their operands, up to the largest A and the largest B: with a vocabulary
+// wider than the MLP, the LM head's input gradient, (B*T, Vp) by (Vp, C).
+TEST(MemoryPlan, Bf16HoldsTheLargestProductsOperandsInBf16) {
+  const std::string wide = "model: {n_layer: 2, n_head: 4, n_embd: 64, seq_len: 32, vocab_size: 1024}\n";
+  const Config fp32 = parse_config(wide, "test.yaml");
+  const Config bf16 = parse_config(wide + "runtime: {precision: bf16}\n", "test.yaml");
+  EXPECT_EQ(item(plan_of(fp32), "bf16 GEMM operands"), 0);
+  EXPECT_EQ(item(plan_of(bf16), "bf16 GEMM operands"), (4 * 32 * 1024 + 1024 * 64) * 2);
+  EXPECT_EQ(item(plan_of(bf16, 1, 8), "bf16 GEMM operands"), (8 * 32 * 1024 + 1024 * 64) * 2);
+}
+
 TEST(MemoryPlan, ActivationsGrowWithTheBatchAndAttentionMapsWithTheSquareOfTheSequence) {
   const Config cfg = config();
   EXPECT_EQ(item(plan_of(cfg, 1, 8), "activations"), 2 * item(plan_of(cfg, 1, 4), "activations"));

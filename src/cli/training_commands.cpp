@@ -86,7 +86,7 @@ Command sample_command(CLI::App& app) {
   c->add_option("--logits", r->logits, "Write the prompt's logits, (positions, vocab_size) float32, to this .npy file");
   return {c, [r] {
             const KokkosSession kokkos(resolve_threads(0));
-            configure_runtime(RuntimeConfig{});
+            configure_runtime(Config{});
             return agreed([&] {
               if (world_rank() == 0) run_sample(*r, stdout);
             });

@@ -120,6 +120,7 @@ const std::map<std::string, Setter>& schema() {
       field("output.trace", &Config::output, &OutputConfig::trace),
       field("runtime.threads", &Config::runtime, &RuntimeConfig::threads),
       field("runtime.gemm", &Config::runtime, &RuntimeConfig::gemm),
+      field("runtime.precision", &Config::runtime, &RuntimeConfig::precision),
   };
   return fields;
 }
@@ -326,6 +327,9 @@ void validate(const Reader& r) {
             "unknown GEMM backend '" + c.runtime.gemm + "' (auto, onednn, cblas, cublas)");
   r.require(gemm::backend_available(backend), "runtime.gemm",
             "GEMM backend '" + c.runtime.gemm + "' is not in this build");
+  gemm::Precision precision;
+  r.require(gemm::parse_precision(c.runtime.precision, precision), "runtime.precision",
+            "unknown precision '" + c.runtime.precision + "' (fp32, tf32, bf16)");
 }
 
 Config read_config(YAML::Node root, const std::string& path, const std::vector<std::string>& overrides) {

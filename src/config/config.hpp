@@ -96,6 +96,7 @@ struct OutputConfig {
 struct RuntimeConfig {
   int threads = 0;            // 0: all cores
   std::string gemm = "auto";  // auto | onednn | cblas | cublas
+  std::string precision = "fp32";  // fp32 | tf32 | bf16: what the GEMMs compute in
 };
 
 struct Config {

@@ -125,7 +125,7 @@ nlohmann::json data_parallel_table(const std::vector<Timed>& runs, int64_t token
 }  // namespace
 
 nlohmann::json run_bench(const Config& cfg, int steps) {
-  const int threads = configure_runtime(cfg.runtime);
+  const int threads = configure_runtime(cfg);
   const ModelShape shape = cfg.shape();
   ProcessGrid grid(MPI_COMM_WORLD, cfg.parallel.tp);
   const int G = cfg.train.batch_size, T = cfg.model.seq_len, dp = grid.dp_size(), r = grid.dp_rank();
@@ -226,6 +226,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["threads"] = threads;
   j["kokkos"] = kokkos_description();
   j["gemm_backend"] = gemm::backend_name(gemm::current_backend());
+  j["precision"] = gemm::precision_name(gemm::current_precision());
   j["step_seconds"] = t_full;
   j["tokens_per_second"] = tokens / t_full;
   j["flops_per_step"] = reference.flops;

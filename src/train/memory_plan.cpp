@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <numeric>
+#include <utility>
 
 #include "bytes_text.hpp"
 #include "input_error.hpp"
@@ -45,6 +46,23 @@ int64_t collective_bytes(const RankLayout& l, int64_t grad_bytes, int64_t activa
   if (l.dp > 1) bytes = std::max(bytes, grad_bytes);
   if (l.tp > 1) bytes = std::max(bytes, activation_row_bytes);
   return bytes;
+}
+
+// bf16 products round their two operands into workspaces that grow to the largest A and the largest B. A linear
+// layer reads (B*T, in) or (B*T, out) as A, (out, in) or (B*T, in) as B; attention, per call, one T x T map or
+// T x head-size block as A and a T x head-size block as B for each of up to max(heads, B) products. Unsplit
+// shapes: tensor parallelism splits all but the LM head, which is the largest.
+int64_t bf16_operand_bytes(const ModelShape& s, int64_t B, int64_t T) {
+  const int64_t BT = B * T, C = s.n_embd, hs = s.head_size(), Cq = int64_t(s.n_head) * hs, M = s.neurons();
+  const int64_t qkv = Cq + 2 * int64_t(s.kv_heads()) * hs, fc = s.arch == Arch::llama ? 2 * M : M;
+  const int64_t calls = std::max<int64_t>(s.n_head, B);
+  int64_t a = calls * T * std::max(T, hs), b = calls * T * hs;
+  const std::pair<int64_t, int64_t> linear[] = {{qkv, C}, {C, Cq}, {fc, C}, {C, M}, {s.padded_vocab_size, C}};
+  for (const auto& [out, in] : linear) {
+    a = std::max(a, BT * std::max(out, in));
+    b = std::max(b, std::max(BT, out) * in);
+  }
+  return (a + b) * 2;
 }
 
 }  // namespace
@@ -94,6 +112,8 @@ MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLay
       {"model.seq_len", "train.batch_size", "parallel.tp"});
   add("logits", sum_of(buffers, BufferUse::logits), true, {"train.batch_size", "model.seq_len"});
   add("token batches", sum_of(buffers, BufferUse::batch), true, {"train.batch_size"});
+  add("bf16 GEMM operands", cfg.runtime.precision == "bf16" ? bf16_operand_bytes(shape, layout.batch, T) : 0, true,
+      {"train.batch_size", "model.seq_len", "runtime.precision"});
   const int64_t row_bytes = int64_t(layout.batch) * T * shape.n_embd * int64_t(sizeof(float));
   add("communication buffers", collective_bytes(layout, params, row_bytes), true, {"parallel.tp"});
   if (training) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "gemm.hpp"
+#include "input_error.hpp"
 #include "views.hpp"
 
 namespace est {
@@ -44,12 +45,18 @@ std::string kokkos_description() {
   return d;
 }
 
-int configure_runtime(const RuntimeConfig& rt) {
-  const int threads = resolve_threads(rt.threads);
+int configure_runtime(const Config& cfg) {
+  const int threads = resolve_threads(cfg.runtime.threads);
   gemm::Backend backend;
-  gemm::parse_backend(rt.gemm, backend);  // validated with the config
+  gemm::Precision precision;
+  gemm::parse_backend(cfg.runtime.gemm, backend);  // both validated with the config
+  gemm::parse_precision(cfg.runtime.precision, precision);
+  // Checked here rather than with the config: whether the CPU has bf16 instructions is the running machine's
+  // business, not that of one that only plans or inspects a run.
+  const std::string why = gemm::unsupported(backend, precision);
+  if (!why.empty()) throw InputError(cfg.path, "runtime.precision", why);
   gemm::set_threads(threads);
-  gemm::set_backend(backend);
+  gemm::set_backend(backend, precision);
   return threads;
 }
 

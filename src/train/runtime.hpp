@@ -25,7 +25,8 @@ class KokkosSession {
 // "Kokkos 4.6.1 OpenMP, 2 thread(s)": the version, the default execution space and, on the host, its threads.
 std::string kokkos_description();
 
-// Applies runtime.threads and runtime.gemm to the GEMM backends; returns the thread count in use.
-int configure_runtime(const RuntimeConfig& rt);
+// Applies runtime.threads, runtime.gemm and runtime.precision to the GEMM backends; returns the thread count in
+// use. InputError naming runtime.precision where this machine cannot run the precision on that backend.
+int configure_runtime(const Config& cfg);
 
 }  // namespace est

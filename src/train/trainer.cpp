@@ -71,7 +71,7 @@ TraceMetadata trace_metadata(const Config& cfg, const ProcessGrid& grid, const M
   int len = 0;
   MPI_Get_library_version(mpi, &len);
   const std::string mpi_version(mpi, size_t(len));
-  m.library_versions = std::string("HDF5 ") + H5_VERS_INFO + "; " + kokkos_description() + "; GEMM " + gemm::backend_name(gemm::current_backend()) + "; " +
+  m.library_versions = std::string("HDF5 ") + H5_VERS_INFO + "; " + kokkos_description() + "; GEMM " + gemm::description() + "; " +
                        mpi_version.substr(0, mpi_version.find_first_of(",\n"));
   m.ranks = grid.world_size();
   m.tp = grid.tp_size();
@@ -111,7 +111,7 @@ int max_batch_share(const Config& cfg, int dp) {
 }
 
 Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) : cfg_(cfg) {
-  threads_ = configure_runtime(cfg_.runtime);
+  threads_ = configure_runtime(cfg_);
   if (cfg_.data.train.empty()) throw InputError(cfg_.path, "data.train", "required: a path or glob of token shards");
   try {
     grid_ = std::make_unique<ProcessGrid>(world, cfg_.parallel.tp);
@@ -399,7 +399,7 @@ void Trainer::announce() const {
               shape.kv_heads() == shape.n_head ? "" : (" KV=" + std::to_string(shape.kv_heads())).c_str(), shape.n_embd, cfg_.model.seq_len, shape.vocab_size, ParameterLayout(shape).total / 1e6,
               t.batch_size, t.steps);
   std::printf("est: kernels on %s; GEMM %s on %d thread(s)\n", kokkos_description().c_str(),
-              gemm::backend_name(gemm::current_backend()), threads_);
+              gemm::description().c_str(), threads_);
   std::printf("est: memory: %s\n", memory_plan_summary(memory_plan_).c_str());
   if (grid_->world_size() > 1)
     std::printf("est: %d ranks: tensor-parallel %d x data-parallel %d\n", grid_->world_size(), grid_->tp_size(),
@@ -627,6 +627,7 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   s["threads"] = threads_;
   s["kokkos"] = kokkos_description();
   s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
+  s["precision"] = gemm::precision_name(gemm::current_precision());
   s["config"] = cfg_.path;
   return s;
 }

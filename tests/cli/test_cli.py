@@ -3,8 +3,9 @@ line naming the file and the key, exit status 2, and nothing in the output direc
 import json
 import os
 import struct
+import subprocess
 
-from conftest import TINY_CONFIG, run_est, write_shard
+from conftest import EST, TINY_CONFIG, run_est, write_shard
 
 
 def expect_bad_input(result, out_dir, *fragments):
@@ -57,10 +58,31 @@ def test_bench_prints_the_required_json(workspace):
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     for key in ("tokens_per_second", "step_seconds", "achieved_gflops", "achieved_gflops_formula", "gemm_gflops",
-                "gemm_fraction", "peak_rss_mib", "flops_per_step", "flops_convention"):
+                "gemm_fraction", "peak_rss_mib", "flops_per_step", "flops_convention", "precision"):
         assert key in j, key
+    assert j["precision"] == "fp32"
     assert j["gemm_fraction"] == j["achieved_gflops"] / j["gemm_gflops"]
     assert [s["stage"] for s in j["stages"]] == [1]  # no schedule: one full-model stage
+
+
+def test_precision_is_reported_and_bf16_without_the_cpus_bf16_instructions_is_refused(workspace):
+    tmp, config, _ = workspace
+    r = run_est("train", "--config", config, "--set", "runtime.precision=tf32", "--set", "train.steps=2")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    assert summary["precision"] == "tf32"
+    assert f"GEMM {summary['gemm_backend']} tf32 (as fp32 on CPUs) on" in r.stdout
+    if summary["gemm_backend"] != "onednn":
+        return
+    # oneDNN held to AVX2 (DNNL_MAX_CPU_ISA) has no bf16 instructions on any CPU; CBLAS has no bf16 products.
+    env = dict(os.environ, DNNL_MAX_CPU_ISA="AVX2")
+    r = subprocess.run([EST, "train", "--config", str(config), "--set", f"output.dir={tmp / 'bf16'}", "--set",
+                        "runtime.precision=bf16"], capture_output=True, text=True, env=env, timeout=600)
+    expect_bad_input(r, tmp / "bf16", config, "runtime.precision: bf16 needs a CPU with AVX512-BF16 or AMX-BF16",
+                     "this CPU has AVX2")
+    r = run_est("train", "--config", config, "--set", f"output.dir={tmp / 'bf16'}", "--set", "runtime.precision=bf16",
+                "--set", "runtime.gemm=cblas")
+    expect_bad_input(r, tmp / "bf16", config, "runtime.precision: bf16", "cblas has no bf16 products")
 
 
 def test_unknown_key(workspace):

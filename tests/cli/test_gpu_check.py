@@ -61,12 +61,31 @@ def test_the_bench_table_has_every_stage_and_the_full_model(workspace):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[4]) == round(stage["step_seconds"], 4)
         assert int(cells[7]) == round(tokens / stage["step_seconds"])
-    assert bench["kokkos"] in lines[0] and f"GEMM {bench['gemm_backend']}" in lines[0]
+    assert bench["kokkos"] in lines[0] and f"GEMM {bench['gemm_backend']} {bench['precision']}" in lines[0]
 
 
-def gpu_check_bench(tmp, bench):
-    (tmp / "bench.json").write_text(json.dumps(bench))
-    r = gpu_check("bench", tmp / "bench.json")
+def test_benches_at_several_precisions_are_compared_with_the_first(workspace):
+    tmp, config, _ = workspace
+    benches = []
+    for precision in ("fp32", "tf32"):
+        r = run_est("bench", "--config", config, "--steps", "1", "--set", f"runtime.precision={precision}")
+        assert r.returncode == 0, r.stderr
+        benches.append(json.loads(r.stdout))
+    lines = gpu_check_bench(tmp, *benches)
+    assert sum(line.startswith("est bench:") for line in lines) == 2
+    at = lines.index("| precision | tokens/s | step (s) | GEMM GFLOP/s | tokens/s against fp32 |")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[at + 2:at + 4]]
+    assert [row[0] for row in rows] == ["fp32", "tf32"]
+    assert rows[0][4] == "1.00"
+    assert float(rows[1][4]) == round(benches[1]["tokens_per_second"] / benches[0]["tokens_per_second"], 2)
+
+
+def gpu_check_bench(tmp, *benches):
+    paths = []
+    for i, bench in enumerate(benches):
+        paths.append(tmp / f"bench-{i}.json")
+        paths[-1].write_text(json.dumps(bench))
+    r = gpu_check("bench", *paths)
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
 
