@@ -145,13 +145,16 @@ def test_a_rank_killed_at_a_random_step_ends_the_job_and_auto_resume_continues_e
                                env=MPI_ENV)
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
-    # Slowed (the mathematics unchanged) to last about 10 s, so that the kill lands mid-run.
+    # Slowed (the mathematics unchanged) so that a step takes a few milliseconds; the kill comes a random time after
+    # a random step's checkpoint in the first half, never after the run has ended however fast the machine is.
     job = subprocess.Popen(launch(out, "--set", "parallel.slow_rank=0", "--set", "parallel.slow_factor=30"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=MPI_ENV)
     rng = random.Random(ranks)
-    while not checkpoints(out) and job.poll() is None:
-        time.sleep(0.05)
-    time.sleep(rng.uniform(0.2, 3.0))
+    kill_after = rng.randrange(5, 150, 5)
+    while not any(int(c.stem[len("ckpt_"):]) >= kill_after for c in checkpoints(out)) and job.poll() is None:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.1))
+    assert job.poll() is None, job.communicate()[1]
     victim = rng.randrange(ranks)
     pids = subprocess.run(["pgrep", "-f", f"^{EST} train "], capture_output=True, text=True).stdout.split()
     assert len(pids) == ranks, pids
