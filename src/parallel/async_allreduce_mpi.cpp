@@ -11,6 +11,8 @@
 #include <mutex>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <thread>
 
 #include "parallel/async_allreduce.hpp"
@@ -29,10 +31,10 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
     MPI_Comm_dup(comm, &comm_);
     int provided = MPI_THREAD_SINGLE;
     MPI_Query_thread(&provided);
-    if (provided == MPI_THREAD_MULTIPLE) thread_ = std::thread([this] {
-      run_on_idle_cycles();
-      serve();
-    });
+    if (provided == MPI_THREAD_MULTIPLE) {
+      thread_ = std::thread([this] { serve(); });
+      run_on_idle_cycles(true);
+    }
   }
 
   ~MpiAsyncAllreduce() override {
@@ -65,6 +67,7 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
   void wait_all() override {
     std::unique_lock<std::mutex> lock(mutex_);
     hurry_ = true;
+    run_on_idle_cycles(false);
     while (pending_ > 0) {
       if (busy_ || queue_.empty()) {
         done_.wait(lock);
@@ -82,6 +85,7 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
       busy_ = false;
     }
     hurry_ = false;
+    run_on_idle_cycles(true);
   }
 
   void sum_now(float* data, int64_t n) override {
@@ -102,13 +106,22 @@ class MpiAsyncAllreduce : public AsyncAllreduce {
   };
 
   // The sums' memory traffic and additions take a core like the compute does: where the ranks' compute threads
-  // fill the cores, a thread of normal priority would take turns with them, preempting them at every poll. Run
-  // only on cycles the compute leaves idle (a rank that waits, spare cores); once the caller waits it idles its
-  // own core, and the thread runs.
-  static void run_on_idle_cycles() {
+  // fill the cores, a thread of normal priority would take turns with them, preempting them at every poll. While
+  // the caller computes the thread runs only on cycles the compute leaves idle (a rank that waits, spare cores).
+  // Once the caller waits the thread gets normal priority back: on cores that other work fills (oversubscribed
+  // ranks, a shared node) an idle-priority thread would barely run, and the sum it holds would barely progress.
+  // Linux lets a process lift a thread out of SCHED_IDLE only with CAP_SYS_NICE or an RLIMIT_NICE of 20: without
+  // them the thread keeps normal priority throughout.
+  void run_on_idle_cycles(bool idle) {
 #ifdef SCHED_IDLE
+    static const bool liftable = [] {
+      rlimit nice{};
+      if (geteuid() == 0) return true;
+      return getrlimit(RLIMIT_NICE, &nice) == 0 && (nice.rlim_cur == RLIM_INFINITY || nice.rlim_cur >= 20);
+    }();
+    if (!liftable || !thread_.joinable()) return;
     const sched_param param{};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+    pthread_setschedparam(thread_.native_handle(), idle ? SCHED_IDLE : SCHED_OTHER, &param);
 #endif
   }
 
