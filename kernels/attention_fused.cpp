@@ -11,22 +11,22 @@ namespace est {
 
 namespace {
 
-// Queries and keys go in blocks of kBlock. A team takes one block of queries (or keys) and walks the blocks of the
-// other side through a tile in its scratch, transposed, so that a row's kBlock scores are a loop over the head
-// dimension of kBlock-wide products: vectorised on a CPU, shared by the team's threads on a GPU.
-constexpr int kBlock = 16;
+// A team takes kRows queries (or keys) and walks the other side kBlock at a time through a tile in its scratch,
+// transposed, so that a row's kBlock scores are a loop over the head dimension of kBlock-wide products: vectorised
+// on a CPU, shared by the team's threads on a GPU. The more rows share a tile, the less its loading costs.
+constexpr int kBlock = 16, kRows = 64;
 
 using Scratch = Kokkos::View<float*, ExecSpace::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
 // A GPU team has a thread per row of its block; a host team is one thread, which takes the block's rows in turn.
 TeamPolicy block_teams(int64_t teams, int tiles, int hs) {
-  const size_t bytes = tiles * Scratch::shmem_size(size_t(hs) * kBlock) + 2 * Scratch::shmem_size(kBlock);
-  return TeamPolicy(int(teams), kHostKernels ? 1 : kBlock).set_scratch_size(0, Kokkos::PerTeam(bytes));
+  const size_t bytes = tiles * Scratch::shmem_size(size_t(hs) * kBlock) + 2 * Scratch::shmem_size(kRows);
+  return TeamPolicy(int(teams), kHostKernels ? 1 : kRows).set_scratch_size(0, Kokkos::PerTeam(bytes));
 }
 
 // Where things are: qkv and atty rows, the columns of a head, the row statistics.
 struct Geometry {
-  int T, q, kv, hs, blocks;  // blocks of kBlock positions per sequence
+  int T, q, kv, hs, blocks;  // blocks of kRows positions per sequence
   float scale;
   KOKKOS_INLINE_FUNCTION int64_t row(int b, int t) const { return int64_t(b) * T + t; }
   KOKKOS_INLINE_FUNCTION int qcol(int h) const { return h * hs; }
@@ -40,7 +40,7 @@ Geometry geometry(const AttentionHeads& heads, int64_t y_cols, int64_t qkv_cols,
   if (hs > kFusedAttentionMaxHeadSize)
     throw std::invalid_argument("fused attention: head size " + std::to_string(hs) + " is above its maximum of " +
                                 std::to_string(kFusedAttentionMaxHeadSize));
-  return {T, heads.q, heads.kv, hs, (T + kBlock - 1) / kBlock, 1.0f / std::sqrt(float(hs))};
+  return {T, heads.q, heads.kv, hs, (T + kRows - 1) / kRows, 1.0f / std::sqrt(float(hs))};
 }
 
 Kokkos::View<int*, Kokkos::LayoutRight, MemSpace> device_kv_of(const AttentionHeads& heads) {
@@ -54,19 +54,24 @@ Kokkos::View<int*, Kokkos::LayoutRight, MemSpace> device_kv_of(const AttentionHe
 // Rows row0 .. row0 + kBlock - 1 of m's columns [c, c + hs) into tile (hs, kBlock); rows from n on are zero.
 KOKKOS_INLINE_FUNCTION void load_transposed(const TeamMember& team, float* tile, CMatF m, int64_t row0, int n, int c,
                                             int hs) {
-  Kokkos::parallel_for(Kokkos::TeamThreadRange(team, hs * kBlock), [&](const int e) {
-    const int d = e / kBlock, j = e % kBlock;
-    tile[e] = j < n ? m(row0 + j, c + d) : 0.0f;
+  Kokkos::parallel_for(Kokkos::TeamThreadRange(team, kBlock), [&](const int j) {
+    const float* x = j < n ? &m(row0 + j, c) : nullptr;
+    for (int d = 0; d < hs; ++d) tile[d * kBlock + j] = x ? x[d] : 0.0f;
   });
 }
 
-// s[j] = scale * <x, column j of tile> for a transposed tile (hs, kBlock).
+// s[j] = scale * <x, column j of tile> for a transposed tile (hs, kBlock). Four partial sums over d break the
+// chain of dependent adds, so that a CPU overlaps them.
 KOKKOS_INLINE_FUNCTION void tile_dots(float (&s)[kBlock], const float* x, const float* tile, int hs, float scale) {
-  for (int j = 0; j < kBlock; ++j) s[j] = 0.0f;
-  for (int d = 0; d < hs; ++d) {
-    const float xd = x[d] * scale;
-    for (int j = 0; j < kBlock; ++j) s[j] += xd * tile[d * kBlock + j];
-  }
+  constexpr int kParts = 4;
+  float part[kParts][kBlock] = {};
+  int d = 0;
+  for (; d + kParts <= hs; d += kParts)
+    for (int u = 0; u < kParts; ++u)
+      for (int j = 0; j < kBlock; ++j) part[u][j] += x[d + u] * tile[(d + u) * kBlock + j];
+  for (; d < hs; ++d)
+    for (int j = 0; j < kBlock; ++j) part[0][j] += x[d] * tile[d * kBlock + j];
+  for (int j = 0; j < kBlock; ++j) s[j] = scale * ((part[0][j] + part[1][j]) + (part[2][j] + part[3][j]));
 }
 
 // y += w[j] * (row row0 + j of m's columns [c, c + hs)) for j in [j0, j1), in that order.
@@ -86,22 +91,22 @@ void online_softmax_forward(MatF atty, VecF lse, CMatF qkv, int B, const Geometr
       "attention_fused_forward", block_teams(int64_t(B) * g.q * g.blocks, 1, g.hs),
       KOKKOS_LAMBDA(const TeamMember& team) {
         const int qb = team.league_rank() % g.blocks, h = team.league_rank() / g.blocks % g.q;
-        const int b = team.league_rank() / (g.blocks * g.q), kvh = kv_of(h), t0 = qb * kBlock;
-        const int nq = g.T - t0 < kBlock ? g.T - t0 : kBlock;
-        const Scratch kt(team.team_scratch(0), g.hs * kBlock), mx(team.team_scratch(0), kBlock),
-            sum(team.team_scratch(0), kBlock);
+        const int b = team.league_rank() / (g.blocks * g.q), kvh = kv_of(h), t0 = qb * kRows;
+        const int nq = g.T - t0 < kRows ? g.T - t0 : kRows;
+        const Scratch kt(team.team_scratch(0), g.hs * kBlock), mx(team.team_scratch(0), kRows),
+            sum(team.team_scratch(0), kRows);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nq), [&](const int r) {
           mx(r) = -3.0e38f;
           sum(r) = 0.0f;
           for (int d = 0; d < g.hs; ++d) atty(g.row(b, t0 + r), g.qcol(h) + d) = 0.0f;
         });
-        for (int kb = 0; kb <= qb; ++kb) {
-          const int j0 = kb * kBlock;
+        for (int j0 = 0; j0 < t0 + nq; j0 += kBlock) {
           team.team_barrier();
           load_transposed(team, kt.data(), qkv, g.row(b, j0), g.T - j0, g.kcol(kvh), g.hs);
           team.team_barrier();
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nq), [&](const int r) {
             const int t = t0 + r, n = t - j0 + 1 < kBlock ? t - j0 + 1 : kBlock;  // causal: keys j0 .. t
+            if (n <= 0) return;
             float s[kBlock];
             tile_dots(s, &qkv(g.row(b, t), g.qcol(h)), kt.data(), g.hs, g.scale);
             float m = mx(r), l = 0.0f;
@@ -145,20 +150,20 @@ void query_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF qkv,
   Kokkos::parallel_for(
       "attention_fused_dq", block_teams(int64_t(B) * g.q * g.blocks, 2, g.hs), KOKKOS_LAMBDA(const TeamMember& team) {
         const int qb = team.league_rank() % g.blocks, h = team.league_rank() / g.blocks % g.q;
-        const int b = team.league_rank() / (g.blocks * g.q), kvh = kv_of(h), t0 = qb * kBlock;
-        const int nq = g.T - t0 < kBlock ? g.T - t0 : kBlock;
+        const int b = team.league_rank() / (g.blocks * g.q), kvh = kv_of(h), t0 = qb * kRows;
+        const int nq = g.T - t0 < kRows ? g.T - t0 : kRows;
         const Scratch kt(team.team_scratch(0), g.hs * kBlock), vt(team.team_scratch(0), g.hs * kBlock);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nq), [&](const int r) {
           for (int d = 0; d < g.hs; ++d) dqkv(g.row(b, t0 + r), g.qcol(h) + d) = 0.0f;
         });
-        for (int kb = 0; kb <= qb; ++kb) {
-          const int j0 = kb * kBlock;
+        for (int j0 = 0; j0 < t0 + nq; j0 += kBlock) {
           team.team_barrier();
           load_transposed(team, kt.data(), qkv, g.row(b, j0), g.T - j0, g.kcol(kvh), g.hs);
           load_transposed(team, vt.data(), qkv, g.row(b, j0), g.T - j0, g.vcol(kvh), g.hs);
           team.team_barrier();
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nq), [&](const int r) {
             const int t = t0 + r, n = t - j0 + 1 < kBlock ? t - j0 + 1 : kBlock;  // causal: keys j0 .. t
+            if (n <= 0) return;
             const float L = lse(g.stat(b, h, t)), D = rowdot(g.stat(b, h, t));
             float s[kBlock], dp[kBlock];
             tile_dots(s, &qkv(g.row(b, t), g.qcol(h)), kt.data(), g.hs, g.scale);
@@ -178,8 +183,8 @@ void key_value_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF 
       "attention_fused_dkdv", block_teams(int64_t(B) * g.kv * g.blocks, 2, g.hs),
       KOKKOS_LAMBDA(const TeamMember& team) {
         const int kb = team.league_rank() % g.blocks, kvh = team.league_rank() / g.blocks % g.kv;
-        const int b = team.league_rank() / (g.blocks * g.kv), j0 = kb * kBlock;
-        const int nk = g.T - j0 < kBlock ? g.T - j0 : kBlock;
+        const int b = team.league_rank() / (g.blocks * g.kv), j0 = kb * kRows;
+        const int nk = g.T - j0 < kRows ? g.T - j0 : kRows;
         const Scratch qt(team.team_scratch(0), g.hs * kBlock), dyt(team.team_scratch(0), g.hs * kBlock),
             ls(team.team_scratch(0), kBlock), dd(team.team_scratch(0), kBlock);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nk), [&](const int r) {
@@ -188,8 +193,8 @@ void key_value_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF 
         });
         for (int h = 0; h < g.q; ++h) {
           if (kv_of(h) != kvh) continue;
-          for (int qb = kb; qb < g.blocks; ++qb) {
-            const int t0 = qb * kBlock, nq = g.T - t0 < kBlock ? g.T - t0 : kBlock;
+          for (int t0 = j0; t0 < g.T; t0 += kBlock) {
+            const int nq = g.T - t0 < kBlock ? g.T - t0 : kBlock;
             team.team_barrier();
             load_transposed(team, qt.data(), qkv, g.row(b, t0), nq, g.qcol(h), g.hs);
             load_transposed(team, dyt.data(), datty, g.row(b, t0), nq, g.qcol(h), g.hs);
@@ -200,6 +205,7 @@ void key_value_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF 
             team.team_barrier();
             Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nk), [&](const int r) {
               const int j = j0 + r, first = j > t0 ? j - t0 : 0;  // causal: queries t0 + first .. read key j
+              if (first >= nq) return;
               float p[kBlock], ds[kBlock];
               tile_dots(p, &qkv(g.row(b, j), g.kcol(kvh)), qt.data(), g.hs, g.scale);
               tile_dots(ds, &qkv(g.row(b, j), g.vcol(kvh)), dyt.data(), g.hs, 1.0f);

@@ -116,9 +116,10 @@ TEST(AttentionFused, UnreadKvHeadGetsZeroGradient) {
       for (int d = 0; d < in.hs; ++d) ASSERT_EQ(got.dqkv[r * in.W() + c0 + d], 0.0f);
 }
 
-// Sequences that end on, just before and just after a block's edge, shorter than a block, and of one token.
+// Sequences that end on, just before and just after the edge of a key tile (16) or a team's rows (64), shorter
+// than either, and of one token.
 TEST(AttentionFused, SequenceLengthsAroundBlockEdges) {
-  for (const int T : {1, 5, 15, 16, 17, 31, 32, 48, 65}) {
+  for (const int T : {1, 5, 15, 16, 17, 31, 32, 48, 63, 64, 65, 129}) {
     SCOPED_TRACE("T = " + std::to_string(T));
     expect_matches_materialized({2, T, 8, AttentionHeads::grouped(2, 1)});
   }
