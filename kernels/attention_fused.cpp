@@ -16,6 +16,14 @@ namespace {
 // on a CPU, shared by the team's threads on a GPU. The more rows share a tile, the less its loading costs.
 constexpr int kBlock = 16, kRows = 64;
 
+// GCC unrolls a loop of kBlock iterations completely before its vectoriser sees it, and the SLP vectoriser that
+// would pick the copies up is off (CMakeLists.txt): kept a loop, it vectorises.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define EST_TILE_LOOP _Pragma("GCC unroll 1")
+#else
+#define EST_TILE_LOOP
+#endif
+
 using Scratch = Kokkos::View<float*, ExecSpace::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
 // A GPU team has a thread per row of its block; a host team is one thread, which takes the block's rows in turn.
@@ -68,10 +76,10 @@ KOKKOS_INLINE_FUNCTION void tile_dots(float (&s)[kBlock], const float* x, const 
   int d = 0;
   for (; d + kParts <= hs; d += kParts)
     for (int u = 0; u < kParts; ++u)
-      for (int j = 0; j < kBlock; ++j) part[u][j] += x[d + u] * tile[(d + u) * kBlock + j];
+      EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) part[u][j] += x[d + u] * tile[(d + u) * kBlock + j];
   for (; d < hs; ++d)
-    for (int j = 0; j < kBlock; ++j) part[0][j] += x[d] * tile[d * kBlock + j];
-  for (int j = 0; j < kBlock; ++j) s[j] = scale * ((part[0][j] + part[1][j]) + (part[2][j] + part[3][j]));
+    EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) part[0][j] += x[d] * tile[d * kBlock + j];
+  EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) s[j] = scale * ((part[0][j] + part[1][j]) + (part[2][j] + part[3][j]));
 }
 
 // y += w[j] * (row row0 + j of m's columns [c, c + hs)) for j in [j0, j1), in that order.
@@ -111,10 +119,11 @@ void online_softmax_forward(MatF atty, VecF lse, CMatF qkv, int B, const Geometr
             tile_dots(s, &qkv(g.row(b, t), g.qcol(h)), kt.data(), g.hs, g.scale);
             float m = mx(r), l = 0.0f;
             for (int j = 0; j < kBlock; ++j) m = j < n && s[j] > m ? s[j] : m;
-            for (int j = 0; j < kBlock; ++j) {
-              s[j] = j < n ? kmath::fast_exp(s[j] - m) : 0.0f;
-              l += s[j];
+            EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) {
+              const float e = kmath::fast_exp(s[j] - m);  // computed for every j: a branch would not vectorise
+              s[j] = j < n ? e : 0.0f;
             }
+            for (int j = 0; j < kBlock; ++j) l += s[j];
             const float rescale = kmath::fast_exp(mx(r) - m);
             float* y = &atty(g.row(b, t), g.qcol(h));
             for (int d = 0; d < g.hs; ++d) y[d] *= rescale;
@@ -168,7 +177,10 @@ void query_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF qkv,
             float s[kBlock], dp[kBlock];
             tile_dots(s, &qkv(g.row(b, t), g.qcol(h)), kt.data(), g.hs, g.scale);
             tile_dots(dp, &datty(g.row(b, t), g.qcol(h)), vt.data(), g.hs, 1.0f);
-            for (int j = 0; j < kBlock; ++j) s[j] = j < n ? g.scale * kmath::fast_exp(s[j] - L) * (dp[j] - D) : 0.0f;
+            EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) {
+              const float ds = g.scale * kmath::fast_exp(s[j] - L) * (dp[j] - D);
+              s[j] = j < n ? ds : 0.0f;
+            }
             add_weighted_rows(&dqkv(g.row(b, t), g.qcol(h)), s, 0, n, qkv, g.row(b, j0), g.kcol(kvh), g.hs);
           });
         }
@@ -209,8 +221,9 @@ void key_value_gradients(MatF dqkv, CMatF datty, CVecF lse, CVecF rowdot, CMatF 
               float p[kBlock], ds[kBlock];
               tile_dots(p, &qkv(g.row(b, j), g.kcol(kvh)), qt.data(), g.hs, g.scale);
               tile_dots(ds, &qkv(g.row(b, j), g.vcol(kvh)), dyt.data(), g.hs, 1.0f);
-              for (int i = 0; i < kBlock; ++i) {
-                p[i] = i >= first && i < nq ? kmath::fast_exp(p[i] - ls(i)) : 0.0f;
+              EST_TILE_LOOP for (int i = 0; i < kBlock; ++i) {
+                const float e = kmath::fast_exp(p[i] - ls(i));
+                p[i] = i >= first && i < nq ? e : 0.0f;
                 ds[i] = g.scale * p[i] * (ds[i] - dd(i));
               }
               add_weighted_rows(&dqkv(g.row(b, j), g.vcol(kvh)), p, first, nq, datty, g.row(b, t0), g.qcol(h), g.hs);
