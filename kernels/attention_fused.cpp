@@ -120,7 +120,7 @@ void online_softmax_forward(MatF atty, VecF lse, CMatF qkv, int B, const Geometr
             float m = mx(r), l = 0.0f;
             for (int j = 0; j < kBlock; ++j) m = j < n && s[j] > m ? s[j] : m;
             EST_TILE_LOOP for (int j = 0; j < kBlock; ++j) {
-              const float e = kmath::fast_exp(s[j] - m);  // computed for every j: a branch would not vectorise
+              const float e = kmath::fast_exp(s[j] - m);  // for every j, then masked: no branch in the loop
               s[j] = j < n ? e : 0.0f;
             }
             for (int j = 0; j < kBlock; ++j) l += s[j];

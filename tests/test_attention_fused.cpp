@@ -89,7 +89,9 @@ void expect_matches_materialized(const Inputs& in) {
   }
 }
 
-TEST(AttentionFused, MultiHeadMatchesMaterialized) { expect_matches_materialized({2, 37, 8, AttentionHeads::multi_head(3)}); }
+TEST(AttentionFused, MultiHeadMatchesMaterialized) {
+  expect_matches_materialized({2, 37, 8, AttentionHeads::multi_head(3)});
+}
 
 TEST(AttentionFused, GroupedQueryMatchesMaterialized) {
   expect_matches_materialized({2, 33, 16, AttentionHeads::grouped(4, 2)});

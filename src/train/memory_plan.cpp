@@ -146,7 +146,10 @@ MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLay
 nlohmann::json to_json(const MemoryPlan& plan) {
   nlohmann::json items = nlohmann::json::array();
   for (const MemoryItem& i : plan.items)
-    items.push_back({{"name", i.name}, {"bytes", i.bytes}, {"memory", i.device ? "device" : "host"}, {"shrink", i.shrink},
+    items.push_back({{"name", i.name},
+                     {"bytes", i.bytes},
+                     {"memory", i.device ? "device" : "host"},
+                     {"shrink", i.shrink},
                      {"note", i.note}});
   return {{"config", plan.config},
           {"tp", plan.layout.tp},
