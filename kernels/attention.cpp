@@ -43,6 +43,19 @@ void softmax_causal_backward(MatF datt, CMatF att, int T, float scale) {
       });
 }
 
+int64_t checked_head_size(const AttentionHeads& heads, int64_t y_cols, int64_t qkv_cols) {
+  if (static_cast<int>(heads.kv_of.size()) != heads.q || heads.q <= 0 || heads.kv <= 0)
+    throw std::invalid_argument("attention: kv_of must name a kv head for each query head");
+  for (const int g : heads.kv_of)
+    if (g < 0 || g >= heads.kv) throw std::invalid_argument("attention: kv head " + std::to_string(g) + " out of range");
+  const int64_t hs = y_cols / heads.q;
+  if (hs * heads.q != y_cols || (heads.q + 2 * heads.kv) * hs != qkv_cols)
+    throw std::invalid_argument("attention: " + std::to_string(y_cols) + " output and " + std::to_string(qkv_cols) +
+                                " qkv columns do not fit " + std::to_string(heads.q) + " query and " +
+                                std::to_string(heads.kv) + " kv heads");
+  return hs;
+}
+
 AttentionHeads AttentionHeads::multi_head(int n) { return grouped(n, n); }
 
 AttentionHeads AttentionHeads::grouped(int q, int kv) {
@@ -66,14 +79,8 @@ struct HeadBatch {
 // The regular grouping (multi-head included) is q/kv batches of kv heads each: offset r within every group. Any
 // other map goes head by head.
 std::vector<HeadBatch> head_batches(const AttentionHeads& heads) {
-  if (static_cast<int>(heads.kv_of.size()) != heads.q || heads.q <= 0 || heads.kv <= 0)
-    throw std::invalid_argument("attention: kv_of must name a kv head for each query head");
   bool regular = heads.q % heads.kv == 0;
-  for (int h = 0; h < heads.q; ++h) {
-    if (heads.kv_of[h] < 0 || heads.kv_of[h] >= heads.kv)
-      throw std::invalid_argument("attention: kv head " + std::to_string(heads.kv_of[h]) + " out of range");
-    regular = regular && heads.kv_of[h] == h / (heads.q / heads.kv);
-  }
+  for (int h = 0; h < heads.q; ++h) regular = regular && heads.kv_of[h] == h / (heads.q / heads.kv);
   std::vector<HeadBatch> batches;
   if (regular) {
     const int G = heads.q / heads.kv;
@@ -87,16 +94,6 @@ std::vector<HeadBatch> head_batches(const AttentionHeads& heads) {
     }
   }
   return batches;
-}
-
-// hs from the output's width, checked against qkv's (q + 2 kv) heads.
-int64_t head_size(const AttentionHeads& heads, int64_t y_cols, int64_t qkv_cols) {
-  const int64_t hs = y_cols / heads.q;
-  if (hs * heads.q != y_cols || (heads.q + 2 * heads.kv) * hs != qkv_cols)
-    throw std::invalid_argument("attention: " + std::to_string(y_cols) + " output and " + std::to_string(qkv_cols) +
-                                " qkv columns do not fit " + std::to_string(heads.q) + " query and " +
-                                std::to_string(heads.kv) + " kv heads");
-  return hs;
 }
 
 void zero_columns(MatF m, int64_t c0, int64_t n) {
@@ -142,8 +139,9 @@ void each_head_and_sequence(Op ta, Op tb, int64_t M, int64_t N, int64_t K, float
 // Layout: a qkv row holds query head h at column h*hs, key head g at (q + g)*hs, value head g at (q + kv + g)*hs;
 // att row b*q*T + h*T + t is query head h of sequence b at position t.
 void attention_forward(MatF atty, MatF att, CMatF qkv, int B, int T, const AttentionHeads& heads) {
+  const int64_t W = qkv.extent(1), hs = checked_head_size(heads, atty.extent(1), W), Cq = heads.q * hs;
+  const int64_t Ckv = heads.kv * hs;
   const std::vector<HeadBatch> batches = head_batches(heads);
-  const int64_t W = qkv.extent(1), hs = head_size(heads, atty.extent(1), W), Cq = heads.q * hs, Ckv = heads.kv * hs;
   const int64_t TT = int64_t(T) * T, seq = int64_t(T) * W, maps = heads.q * TT, out = int64_t(T) * Cq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const float* q = qkv.data();
@@ -165,8 +163,9 @@ void attention_forward(MatF atty, MatF att, CMatF qkv, int B, int T, const Atten
 
 void attention_backward(MatF dqkv, MatF datt, CMatF datty, CMatF att, CMatF qkv, int B, int T,
                         const AttentionHeads& heads) {
+  const int64_t W = qkv.extent(1), hs = checked_head_size(heads, datty.extent(1), W), Cq = heads.q * hs;
+  const int64_t Ckv = heads.kv * hs;
   const std::vector<HeadBatch> batches = head_batches(heads);
-  const int64_t W = qkv.extent(1), hs = head_size(heads, datty.extent(1), W), Cq = heads.q * hs, Ckv = heads.kv * hs;
   const int64_t TT = int64_t(T) * T, seq = int64_t(T) * W, maps = heads.q * TT, out = int64_t(T) * Cq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const float *q = qkv.data(), *k = q + Cq, *v = k + Ckv;

@@ -13,6 +13,10 @@ struct AttentionHeads {
   static AttentionHeads grouped(int q, int kv);  // kv_of[h] = h / (q / kv); q a multiple of kv
 };
 
+// The head size hs = y_cols / heads.q, checked against qkv's (q + 2 kv) heads, with the kv_of map: an
+// std::invalid_argument when they do not fit.
+int64_t checked_head_size(const AttentionHeads& heads, int64_t y_cols, int64_t qkv_cols);
+
 // Causal attention with heads.q query heads over heads.kv key/value heads, head size hs = atty.extent(1) / heads.q.
 // qkv (B*T, (q + 2 kv) * hs): q heads, then kv k heads, then kv v heads. att (B*q*T, T) keeps the softmax
 // probabilities; atty (B*T, q*hs) is the output.

@@ -107,6 +107,20 @@ TEST(Config, PrecisionIsFp32UnlessSetAndOnlyANamedOne) {
   expect_error("model: {}\n", {"runtime.precision=half"}, "runtime.precision", true);
 }
 
+TEST(Config, AttentionIsMaterializedUnlessSetAndOnlyANamedOne) {
+  TempConfig c("model:\n  attention: fused\n");
+  EXPECT_EQ(load_config(c.path).attention(), AttentionKind::fused);
+  EXPECT_EQ(load_config(c.path, {"model.attention=materialized"}).attention(), AttentionKind::materialized);
+  TempConfig plain("model: {}\n");
+  EXPECT_EQ(load_config(plain.path).attention(), AttentionKind::materialized);
+  expect_error("model:\n  attention: flash\n", {}, "model.attention");
+  expect_error("model: {}\n", {"model.attention=Fused"}, "model.attention", true);
+  // Fused attention's tiles take heads of up to kFusedAttentionMaxHeadSize.
+  expect_error("model:\n  attention: fused\n  n_head: 1\n  n_embd: 512\n", {}, "model.attention");
+  TempConfig wide("model:\n  n_head: 1\n  n_embd: 512\n");
+  EXPECT_NO_THROW(load_config(wide.path));
+}
+
 TEST(Config, LlamaKeysGiveItsShapeAndItsDefaults) {
   TempConfig tiny("model:\n  arch: llama\n  n_layer: 22\n  n_embd: 2048\n  n_head: 32\n  n_kv_head: 4\n");
   const ModelShape s = load_config(tiny.path).shape();

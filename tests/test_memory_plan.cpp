@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bytes_text.hpp"
 #include "collective_error.hpp"
 #include "model/gpt2.hpp"
 #include "train/memory_plan.hpp"
@@ -93,8 +94,31 @@ TEST(MemoryPlan, WhatDoesNotFitEndsTheRunNamingTheLargestItemAndItsKeys) {
     EXPECT_EQ(e.status(), 2);
     EXPECT_EQ(what.rfind("huge.yaml: does not fit in memory: it needs ", 0), 0u) << what;
     EXPECT_NE(what.find("the largest item is attention maps, "), std::string::npos) << what;
-    EXPECT_NE(what.find("shrink it with model.seq_len, train.batch_size or parallel.tp"), std::string::npos) << what;
+    EXPECT_NE(what.find("shrink it with model.seq_len, train.batch_size, parallel.tp or model.attention"),
+              std::string::npos)
+        << what;
   }
+}
+
+// Fused attention keeps a log-sum-exp per row (b, head, t) and layer, and one backward's row dots, where the
+// materialized one keeps T x T maps; the rest of the plan is the same.
+TEST(MemoryPlan, FusedAttentionKeepsRowStatisticsInsteadOfMaps) {
+  const Config cfg = config();
+  const Config fused = parse_config("model: {n_layer: 2, n_head: 4, n_embd: 64, seq_len: 32, vocab_size: 256, "
+                                    "attention: fused}\ntrain: {batch_size: 4, steps: 10}\n", "test.yaml");
+  const MemoryPlan maps = plan_of(cfg), stats = plan_of(fused);
+  const int64_t rows = 4 * 4 * 32, layers_and_backward = 2 + 1;  // B * heads * T
+  EXPECT_EQ(item(maps, "attention maps"), layers_and_backward * rows * 32 * 4);
+  EXPECT_EQ(item(stats, "attention statistics"), layers_and_backward * rows * 4);
+  EXPECT_EQ(maps.device_bytes() - item(maps, "attention maps"),
+            stats.device_bytes() - item(stats, "attention statistics"));
+  for (const MemoryItem& i : stats.items) {
+    EXPECT_NE(i.name, "attention maps");
+    if (i.name == "attention statistics") {
+      EXPECT_NE(i.note.find(format_bytes(double(item(maps, "attention maps")))), std::string::npos) << i.note;
+    }
+  }
+  EXPECT_NE(format_memory_plan(stats).find("attention statistics"), std::string::npos);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <utility>
 
 #include "est/sampler.hpp"
 #include "model/architectures.hpp"
@@ -172,6 +173,43 @@ TEST_P(ModelTest, TrainingStepsRepeatBitForBit) {
   const std::vector<float> first = params_after_steps(s), second = params_after_steps(s);
   ASSERT_EQ(first.size(), second.size());
   EXPECT_EQ(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)), 0);
+}
+
+// The loss and gradient of a model with the given attention at `sub`, from the same parameters and batch.
+std::pair<float, std::vector<float>> loss_and_gradient(const ModelShape& s, AttentionKind attention,
+                                                      const Subnetwork& sub) {
+  const auto owned = make_model(s, 2, 20, {}, attention);
+  Model& m = *owned;
+  EXPECT_EQ(m.attention(), attention);
+  m.init_random(7);
+  m.set_subnetwork(sub);
+  set_tokens(m, 3);
+  const float loss = m.forward_backward();
+  return {loss, test::to_host(m.grads())};
+}
+
+// Fused attention in place of the materialized one: the same loss and gradient, for the full model and for a
+// subnetwork of sampled heads (for Llama, single query heads of a group) with a skipped layer. T spans two blocks.
+TEST_P(ModelTest, FusedAttentionEqualsMaterialized) {
+  ModelShape s = tiny_shape(Arch::gpt2);
+  s.n_layer = 3;
+  s.n_head = 4;
+  s.n_embd = 32;
+  s.max_seq_len = 20;
+  s = as_arch(s, GetParam());
+  Subnetwork sampled = Subnetwork::full(s);
+  sampled.layers[0].heads = {1, 2};
+  sampled.layers[1] = LayerSelection{false, {}, {}};
+  sampled.layers[2].heads = {0, 1, 3};
+  sampled.head_scale = 2.0f;
+  for (const Subnetwork& sub : {Subnetwork::full(s), sampled}) {
+    const auto [loss, grad] = loss_and_gradient(s, AttentionKind::materialized, sub);
+    const auto [fused_loss, fused_grad] = loss_and_gradient(s, AttentionKind::fused, sub);
+    EXPECT_NEAR(fused_loss, loss, 1e-5 * std::abs(loss));
+    float largest = 0.0f;
+    for (const float g : grad) largest = std::max(largest, std::abs(g));
+    test::expect_close(fused_grad, test::to_double(grad), 1e-5 * largest, 1e-4, "gradient");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, ModelTest, ::testing::Values(Arch::gpt2, Arch::llama),

@@ -14,6 +14,7 @@
 
 #include "config/yaml_file.hpp"
 #include "est/sampler.hpp"
+#include "attention_fused.hpp"
 #include "gemm.hpp"
 #include "input_error.hpp"
 
@@ -77,6 +78,7 @@ const std::map<std::string, Setter>& schema() {
       field("model.rope_theta", &Config::model, &ModelConfig::rope_theta),
       field("model.tie_embeddings", &Config::model, &ModelConfig::tie_embeddings),
       field("model.init", &Config::model, &ModelConfig::init),
+      field("model.attention", &Config::model, &ModelConfig::attention),
       field("data.train", &Config::data, &DataConfig::train),
       field("data.val", &Config::data, &DataConfig::val),
       field("data.shuffle", &Config::data, &DataConfig::shuffle),
@@ -261,6 +263,13 @@ void validate(const Reader& r) {
   r.require(c.model.vocab_size >= 2 && c.model.vocab_size <= 65536, "model.vocab_size",
             "must be in [2, 65536] (tokens are uint16)");
   validate_init(r, arch);
+  AttentionKind attention = AttentionKind::materialized;
+  r.require(parse_attention_kind(c.model.attention, attention), "model.attention",
+            "unknown attention '" + c.model.attention + "' (materialized, fused)");
+  const int head_size = c.model.n_embd / c.model.n_head;
+  r.require(attention != AttentionKind::fused || head_size <= kFusedAttentionMaxHeadSize, "model.attention",
+            "fused attention takes head sizes up to " + std::to_string(kFusedAttentionMaxHeadSize) +
+                " (n_embd / n_head is " + std::to_string(head_size) + "); use materialized");
   const auto& t = c.train;
   r.require(t.batch_size >= 1, "train.batch_size", "must be >= 1");
   r.require(t.steps >= 1, "train.steps", "must be >= 1");

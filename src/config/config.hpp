@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "est/head_units.hpp"
+#include "model/attention_kind.hpp"
 #include "model/shape.hpp"
 
 namespace est {
@@ -30,6 +31,9 @@ struct ModelConfig {
   // "" (random, seeded by train.seed), a decimal seed, "llmc:PATH" (an llm.c model file: GPT-2) or
   // "llama2c:PATH" (a llama2.c one: Llama).
   std::string init;
+  // How attention runs (model/attention_kind.hpp): materialized | fused. Not part of the architecture: the same
+  // parameters train either way.
+  std::string attention = "materialized";
 };
 
 struct DataConfig {
@@ -123,6 +127,9 @@ struct Config {
   // (those that divide it) train the same subnetworks.
   int est_strata() const;
   HeadUnit head_unit() const { return est.head_unit == "query" ? HeadUnit::query : HeadUnit::kv_group; }
+  AttentionKind attention() const {
+    return model.attention == "fused" ? AttentionKind::fused : AttentionKind::materialized;
+  }
 
   ModelShape shape() const;
 };

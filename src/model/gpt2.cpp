@@ -46,7 +46,7 @@ template <class F>
 void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, GPT2* m, const F& f) {
   const int64_t L = shape.n_layer, C = shape.n_embd;
   const int64_t NH = layout.heads, A = NH * shape.head_size(), M = layout.neurons;  // this rank's share
-  const int64_t BT = int64_t(B) * T, maps = int64_t(B) * NH * T * T;
+  const int64_t BT = int64_t(B) * T;
   Activations* a = m ? &m->acts_ : nullptr;
   GradScratch* g = m ? &m->scratch_ : nullptr;
   const auto in = [](auto* group, auto member) { return group ? &(group->*member) : nullptr; };
@@ -57,7 +57,6 @@ void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, i
   f("ln1_rstd", U::activations, L * BT, in(a, &Activations::ln1_rstd));
   f("qkv", U::activations, L * BT * 3 * A, in(a, &Activations::qkv));
   f("atty", U::activations, L * BT * A, in(a, &Activations::atty));
-  f("att", U::attention_maps, L * maps, in(a, &Activations::att));
   f("ln2", U::activations, L * BT * C, in(a, &Activations::ln2));
   f("ln2_mean", U::activations, L * BT, in(a, &Activations::ln2_mean));
   f("ln2_rstd", U::activations, L * BT, in(a, &Activations::ln2_rstd));
@@ -72,18 +71,19 @@ void GPT2::each_buffer(const ParameterLayout& layout, const ModelShape& shape, i
   f("dc", U::activations, BT * C, in(g, &GradScratch::dc));
   f("d4c", U::activations, BT * M, in(g, &GradScratch::d4c));
   f("dqkv", U::activations, BT * 3 * A, in(g, &GradScratch::dqkv));
-  f("datt", U::attention_maps, maps, in(g, &GradScratch::datt));
 }
 
-std::vector<BufferSize> GPT2::buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
+std::vector<BufferSize> GPT2::buffer_sizes(const ModelShape& shape, int B, int T, Partition p,
+                                           AttentionKind attention) {
   const ParameterLayout layout(shape, p);
   return sizes_of([&](const auto& f) {
-    each_common_buffer(layout, shape, B, T, nullptr, f);
+    each_common_buffer(layout, shape, B, T, attention, nullptr, f);
     each_buffer(layout, shape, B, T, nullptr, f);
   });
 }
 
-GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp) : Model(shape, B, T, tp) {
+GPT2::GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp, AttentionKind attention)
+    : Model(shape, B, T, tp, attention) {
   each_buffer(layout_, shape, B, T, this, Allocate{});
 }
 
@@ -115,14 +115,13 @@ GPT2::LayerWeights GPT2::weights(int l) const {
 }
 
 GPT2::LayerActivations GPT2::activations(int64_t l, const LayerWeights& w) const {
-  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, T = T_, NH = layout_.heads;
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, NH = layout_.heads;
   const int64_t A = w.heads * shape_.head_size(), M = w.neurons;
   const int64_t A_max = NH * shape_.head_size(), M_max = layout_.neurons;  // per-layer strides
   const auto& a = acts_;
   return {mat(a.ln1.data() + l * BT * C, BT, C),
           mat(a.qkv.data() + l * BT * 3 * A_max, BT, 3 * A),
           mat(a.atty.data() + l * BT * A_max, BT, A),
-          mat(a.att.data() + l * B_ * NH * T * T, int64_t(B_) * w.heads * T, T),
           residual_after(l, false),
           mat(a.ln2.data() + l * BT * C, BT, C),
           mat(a.fch.data() + l * BT * M_max, BT, M),
@@ -154,7 +153,7 @@ void GPT2::forward_to_logits() {
 
     layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, cmat(residual, BT, C), cvec(w.ln1w, C), cvec(w.ln1b, C));
     linear_forward(x.qkv, x.ln1, cmat(w.qkvw, 3 * A, C), cvec(w.qkvb, 3 * A));
-    attention_forward(x.atty, x.att, x.qkv, B, T, w.heads);
+    attention_.forward(l, x.atty, x.qkv, B, T, AttentionHeads::multi_head(w.heads));
     // Row-parallel: each rank's heads give a partial sum; the bias is added once, after the sum.
     linear_forward(proj, x.atty, cmat(w.attprojw, A, C), CVecF(), sub_.head_scale, WeightLayout::in_out);
     tp_allreduce(proj);
@@ -204,7 +203,6 @@ void GPT2::backward() {
     MatF d4c = mat(s.d4c.data(), BT, M);
     MatF datty = mat(s.dc.data(), BT, A);
     MatF dqkv = mat(s.dqkv.data(), BT, 3 * A);
-    MatF datt = mat(s.datt.data(), int64_t(B) * w.heads * T, T);
 
     // MLP.
     if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
@@ -219,7 +217,7 @@ void GPT2::backward() {
     if (layer_scale != 1.0f) residual_branch_backward(dbranch, dresidual, layer_scale);
     linear_backward(datty, mat(grad(ATTPROJW, l), A, C), vec(grad(ATTPROJB, l), C), dbranch, x.atty,
                     cmat(w.attprojw, A, C), sub_.head_scale, WeightLayout::in_out);
-    attention_backward(dqkv, datt, datty, x.att, x.qkv, B, T, w.heads);
+    attention_.backward(l, dqkv, datty, x.atty, x.qkv, B, T, AttentionHeads::multi_head(w.heads));
     linear_backward(dc, mat(grad(QKVW, l), 3 * A, C), vec(grad(QKVB, l), 3 * A), dqkv, x.ln1, cmat(w.qkvw, 3 * A, C));
     tp_allreduce(dc);
     layernorm_backward(dresidual, vec(grad(LN1W, l), C), vec(grad(LN1B, l), C), dc, cmat(layer_input_[l], BT, C),

@@ -19,9 +19,11 @@ class GPT2 : public Model {
   static std::vector<ParamSpec> parameters(const ModelShape& shape, const ParameterLayout& share);
   // Every buffer a model of this shape allocates for batches of up to B sequences of T tokens on this
   // tensor-parallel share, from the list the constructor allocates from (compact copies once a subnetwork is set).
-  static std::vector<BufferSize> buffer_sizes(const ModelShape& shape, int B, int T, Partition p = {});
+  static std::vector<BufferSize> buffer_sizes(const ModelShape& shape, int B, int T, Partition p = {},
+                                              AttentionKind attention = AttentionKind::materialized);
 
-  GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp = {});
+  GPT2(const ModelShape& shape, int B, int T, const TensorParallel& tp = {},
+       AttentionKind attention = AttentionKind::materialized);
 
   // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), wpe N(0, 0.01),
   // zero biases, unit LayerNorm gains; padded vocabulary rows zero.
@@ -36,7 +38,7 @@ class GPT2 : public Model {
   LayerWeights weights(int layer) const;
   // One active layer's activations, at the widths of its active heads (A = heads * hs) and neurons (M).
   struct LayerActivations {
-    MatF ln1, qkv, atty, att, residual2, ln2, fch, fch_gelu, residual3;
+    MatF ln1, qkv, atty, residual2, ln2, fch, fch_gelu, residual3;
     VecF ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   };
   LayerActivations activations(int64_t layer, const LayerWeights& w) const;
@@ -51,7 +53,6 @@ class GPT2 : public Model {
     Buffer ln1, ln1_mean, ln1_rstd;  // (L, BT, C), (L, BT)
     Buffer qkv;                      // (L, BT, 3C)
     Buffer atty;                     // (L, BT, C)
-    Buffer att;                      // (L, B*NH*T, T)
     Buffer ln2, ln2_mean, ln2_rstd;
     Buffer fch, fch_gelu;            // (L, BT, 4C)
     Buffer lnf, lnf_mean, lnf_rstd;
@@ -64,7 +65,6 @@ class GPT2 : public Model {
     Buffer dc;         // (BT, C)
     Buffer d4c;        // (BT, 4C)
     Buffer dqkv;       // (BT, 3C)
-    Buffer datt;       // (B*NH*T, T)
   } scratch_;
 };
 

@@ -37,7 +37,7 @@ template <class F>
 void Llama::each_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, Llama* m, const F& f) {
   const int64_t L = shape.n_layer, C = shape.n_embd, hs = shape.head_size();
   const int64_t Q = layout.block_rows(Units::q_heads), K = layout.block_rows(Units::kv_heads), M = layout.neurons;
-  const int64_t BT = int64_t(B) * T, maps = int64_t(B) * layout.heads * T * T;
+  const int64_t BT = int64_t(B) * T;
   Activations* a = m ? &m->acts_ : nullptr;
   GradScratch* g = m ? &m->scratch_ : nullptr;
   const auto in = [](auto* group, auto member) { return group ? &(group->*member) : nullptr; };
@@ -47,7 +47,6 @@ void Llama::each_buffer(const ParameterLayout& layout, const ModelShape& shape, 
   f("ln1_rstd", U::activations, L * BT, in(a, &Activations::ln1_rstd));
   f("qkv", U::activations, L * BT * (Q + 2 * K), in(a, &Activations::qkv));
   f("atty", U::activations, L * BT * Q, in(a, &Activations::atty));
-  f("att", U::attention_maps, L * maps, in(a, &Activations::att));
   f("ln2", U::activations, L * BT * C, in(a, &Activations::ln2));
   f("ln2_rstd", U::activations, L * BT, in(a, &Activations::ln2_rstd));
   f("fch", U::activations, L * BT * 2 * M, in(a, &Activations::fch));
@@ -63,18 +62,19 @@ void Llama::each_buffer(const ParameterLayout& layout, const ModelShape& shape, 
   f("dact", U::activations, BT * M, in(g, &GradScratch::dact));
   f("dfch", U::activations, BT * 2 * M, in(g, &GradScratch::dfch));
   f("dqkv", U::activations, BT * (Q + 2 * K), in(g, &GradScratch::dqkv));
-  f("datt", U::attention_maps, maps, in(g, &GradScratch::datt));
 }
 
-std::vector<BufferSize> Llama::buffer_sizes(const ModelShape& shape, int B, int T, Partition p) {
+std::vector<BufferSize> Llama::buffer_sizes(const ModelShape& shape, int B, int T, Partition p,
+                                            AttentionKind attention) {
   const ParameterLayout layout(shape, p);
   return sizes_of([&](const auto& f) {
-    each_common_buffer(layout, shape, B, T, nullptr, f);
+    each_common_buffer(layout, shape, B, T, attention, nullptr, f);
     each_buffer(layout, shape, B, T, nullptr, f);
   });
 }
 
-Llama::Llama(const ModelShape& shape, int B, int T, const TensorParallel& tp) : Model(shape, B, T, tp) {
+Llama::Llama(const ModelShape& shape, int B, int T, const TensorParallel& tp, AttentionKind attention)
+    : Model(shape, B, T, tp, attention) {
   if (shape.head_size() % 2 != 0) throw std::invalid_argument("RoPE needs an even head size (n_embd / n_head)");
   each_buffer(layout_, shape, B, T, this, Allocate{});
   const int64_t half = shape.head_size() / 2;
@@ -116,16 +116,15 @@ Llama::LayerWeights Llama::weights(int l) const {
 }
 
 Llama::LayerActivations Llama::activations(int64_t l, const LayerWeights& w) const {
-  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, T = T_, hs = layout_.head_size;
+  const int64_t BT = int64_t(B_) * T_, C = shape_.n_embd, hs = layout_.head_size;
   const int64_t Q = w.heads.q * hs, K = w.heads.kv * hs, M = w.neurons;
   // Per-layer strides: the full widths.
   const int64_t Q_max = layout_.block_rows(Units::q_heads), K_max = layout_.block_rows(Units::kv_heads);
-  const int64_t M_max = layout_.neurons, maps = int64_t(B_) * layout_.heads * T * T;
+  const int64_t M_max = layout_.neurons;
   const auto& a = acts_;
   return {mat(a.ln1.data() + l * BT * C, BT, C),
           mat(a.qkv.data() + l * BT * (Q_max + 2 * K_max), BT, Q + 2 * K),
           mat(a.atty.data() + l * BT * Q_max, BT, Q),
-          mat(a.att.data() + l * maps, int64_t(B_) * w.heads.q * T, T),
           residual_after(l, false),
           mat(a.ln2.data() + l * BT * C, BT, C),
           mat(a.fch.data() + l * BT * 2 * M_max, BT, 2 * M),
@@ -156,7 +155,7 @@ void Llama::forward_to_logits() {
     rmsnorm_forward(x.ln1, x.ln1_rstd, cmat(residual, BT, C), cvec(w.rms1w, C), eps);
     linear_forward(x.qkv, x.ln1, cmat(w.qkvw, Q + 2 * K, C), CVecF());
     rope_forward(x.qkv, w.heads.q + w.heads.kv, int(hs), cos, sin);  // the query heads, then the key heads
-    attention_forward(x.atty, x.att, x.qkv, B, T, w.heads);
+    attention_.forward(l, x.atty, x.qkv, B, T, w.heads);
     linear_forward(proj, x.atty, cmat(w.attprojw, Q, C), CVecF(), sub_.head_scale, WeightLayout::in_out);
     tp_allreduce(proj);
     residual_forward(x.residual2, cmat(residual, BT, C), proj, layer_scale);
@@ -195,10 +194,9 @@ void Llama::attention_block_backward(int64_t l, const LayerWeights& w, const Lay
   auto& a = acts_;
   MatF datty = mat(s.dc.data(), BT, Q), dc = mat(s.dc.data(), BT, C);
   MatF dqkv = mat(s.dqkv.data(), BT, Q + 2 * K);
-  MatF datt = mat(s.datt.data(), int64_t(B) * w.heads.q * T, T);
   linear_backward(datty, mat(grad(L_ATTPROJW, int(l)), Q, C), VecF(), dbranch, x.atty, cmat(w.attprojw, Q, C),
                   sub_.head_scale, WeightLayout::in_out);
-  attention_backward(dqkv, datt, datty, x.att, x.qkv, B, T, w.heads);
+  attention_.backward(l, dqkv, datty, x.atty, x.qkv, B, T, w.heads);
   // RoPE is a rotation: its backward rotates the gradient back, without the inputs.
   rope_backward(dqkv, w.heads.q + w.heads.kv, int(hs), cmat(a.rope_cos.data(), T, hs / 2),
                 cmat(a.rope_sin.data(), T, hs / 2));

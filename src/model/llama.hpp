@@ -24,9 +24,11 @@ class Llama : public Model {
   // This rank's share: qkvw holds the q rows of its query heads, then the k and v rows of its key/value heads;
   // gateupw the gate rows of its neurons, then their up rows.
   static std::vector<ParamSpec> parameters(const ModelShape& shape, const ParameterLayout& share);
-  static std::vector<BufferSize> buffer_sizes(const ModelShape& shape, int B, int T, Partition p = {});
+  static std::vector<BufferSize> buffer_sizes(const ModelShape& shape, int B, int T, Partition p = {},
+                                              AttentionKind attention = AttentionKind::materialized);
 
-  Llama(const ModelShape& shape, int B, int T, const TensorParallel& tp = {});
+  Llama(const ModelShape& shape, int B, int T, const TensorParallel& tp = {},
+        AttentionKind attention = AttentionKind::materialized);
 
   // N(0, 0.02) matrices and embedding, the two output projections scaled by 1/sqrt(2L) as GPT-2's, unit norm
   // gains; padded vocabulary rows zero.
@@ -40,7 +42,7 @@ class Llama : public Model {
   };
   LayerWeights weights(int layer) const;
   struct LayerActivations {
-    MatF ln1, qkv, atty, att, residual2, ln2, fch, fch_act, residual3;
+    MatF ln1, qkv, atty, residual2, ln2, fch, fch_act, residual3;
     VecF ln1_rstd, ln2_rstd;
   };
   LayerActivations activations(int64_t layer, const LayerWeights& w) const;
@@ -57,7 +59,6 @@ class Llama : public Model {
     Buffer ln1, ln1_rstd;       // (L, BT, C), (L, BT)
     Buffer qkv;                 // (L, BT, Q + 2K): queries and keys after RoPE
     Buffer atty;                // (L, BT, Q)
-    Buffer att;                 // (L, B*NH*T, T)
     Buffer ln2, ln2_rstd;
     Buffer fch;                 // (L, BT, 2M): gate | up
     Buffer fch_act;             // (L, BT, M): silu(gate) * up
@@ -70,7 +71,6 @@ class Llama : public Model {
     Buffer dact;                    // (BT, M)
     Buffer dfch;                    // (BT, 2M)
     Buffer dqkv;                    // (BT, Q + 2K)
-    Buffer datt;                    // (B*NH*T, T)
   } scratch_;
 };
 

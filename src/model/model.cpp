@@ -7,12 +7,13 @@
 
 namespace est {
 
-Model::Model(const ModelShape& shape, int B, int T, const TensorParallel& tp)
-    : shape_(shape), layout_(shape, tp.partition), tp_(tp), B_max_(B), B_(B), T_(T) {
+Model::Model(const ModelShape& shape, int B, int T, const TensorParallel& tp, AttentionKind attention)
+    : shape_(shape), layout_(shape, tp.partition), tp_(tp), B_max_(B), B_(B), T_(T),
+      attention_(attention, B, T, layout_.heads) {
   if (shape.n_embd % shape.n_head != 0) throw std::invalid_argument("n_embd must be a multiple of n_head");
   if (shape.n_head % shape.kv_heads() != 0) throw std::invalid_argument("n_kv_head must divide n_head");
   if (T > shape.max_seq_len) throw std::invalid_argument("sequence length exceeds max_seq_len");
-  each_common_buffer(layout_, shape, B, T, this, Allocate{});
+  each_common_buffer(layout_, shape, B, T, attention, this, Allocate{});
   for (int id = 0; id < layout_.count(); ++id) {
     std::vector<int> rows(layout_.rows(id));
     for (size_t r = 0; r < rows.size(); ++r) rows[r] = int(layout_.global_row(id, int64_t(r)));

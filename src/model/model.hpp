@@ -16,6 +16,8 @@
 
 #include "est/subnetwork.hpp"
 #include "model/active_layout.hpp"
+#include "model/buffer_use.hpp"
+#include "model/causal_attention.hpp"
 #include "model/parameters.hpp"
 #include "model/shape.hpp"
 #include "parallel/communicator.hpp"
@@ -29,15 +31,6 @@ struct TensorParallel {
   Communicator* comm = nullptr;
 };
 
-// What a model buffer holds, for the memory plan (train/memory_plan.hpp).
-enum class BufferUse { parameters, gradients, compact_copies, activations, attention_maps, logits, batch };
-
-struct BufferSize {
-  const char* name;
-  BufferUse use;
-  int64_t bytes;
-};
-
 class Model {
  public:
   virtual ~Model() = default;
@@ -49,6 +42,7 @@ class Model {
   int batch_size() const { return B_; }
   int max_batch_size() const { return B_max_; }
   int seq_len() const { return T_; }
+  AttentionKind attention() const { return attention_.kind(); }
 
   Buffer params() const { return params_; }
   float* param(int id, int layer = -1) const;
@@ -96,14 +90,14 @@ class Model {
 
  protected:
   // B (sequences) and T bound the batches this rank will see.
-  Model(const ModelShape& shape, int B, int T, const TensorParallel& tp);
+  Model(const ModelShape& shape, int B, int T, const TensorParallel& tp, AttentionKind attention);
 
   // Calls f(name, use, elements, member) for each buffer every architecture holds, `member` pointing into `m`
   // (null without a model); an architecture's own list (its each_buffer) starts with these, so what it
   // allocates and what the memory plan sums are one list.
   template <class F>
-  static void each_common_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T, Model* m,
-                                 const F& f) {
+  static void each_common_buffer(const ParameterLayout& layout, const ModelShape& shape, int B, int T,
+                                 AttentionKind attention, Model* m, const F& f) {
     const int64_t BT = int64_t(B) * T;
     using U = BufferUse;
     f("params", U::parameters, layout.total, m ? &m->params_ : nullptr);
@@ -114,6 +108,7 @@ class Model {
     f("logits", U::logits, BT * shape.padded_vocab_size, m ? &m->logits_ : nullptr);
     f("residual2", U::activations, shape.n_layer * BT * shape.n_embd, m ? &m->residual2_ : nullptr);
     f("residual3", U::activations, shape.n_layer * BT * shape.n_embd, m ? &m->residual3_ : nullptr);
+    CausalAttention::each_buffer(attention, shape.n_layer, B, layout.heads, T, m ? &m->attention_ : nullptr, f);
   }
   // Allocates what an each_buffer-style list names (compact copies only once a subnetwork needs them).
   struct Allocate {
@@ -152,6 +147,7 @@ class Model {
   ParameterLayout layout_;
   TensorParallel tp_;
   int B_max_, B_, T_;
+  CausalAttention attention_;  // every layer's, and what it keeps for the backward pass
   Buffer params_, grads_, compact_params_, logits_;
   Buffer residual2_, residual3_;           // (L, BT, C): every layer's stream after attention and after the MLP
   std::vector<const float*> layer_input_;  // residual stream entering each layer (last forward)

@@ -81,7 +81,7 @@ double peak_rss_mib() {
 MemoryPlan bench_plan(const Config& cfg, const ModelShape& shape, int tp, int dp, int B, const GemmShape& g) {
   MemoryPlan plan = plan_memory(cfg, shape, RankLayout{tp, dp, B}, false);
   const int64_t probe = (g.M * g.K + g.N * g.K + g.M * g.N) * int64_t(sizeof(float));
-  plan.items.insert(plan.items.end() - 1, MemoryItem{"GEMM probe (bench)", probe, true, {}, false});
+  plan.items.insert(plan.items.end() - 1, MemoryItem{"GEMM probe (bench)", probe, true, {}, false, ""});
   return plan;
 }
 
@@ -137,7 +137,8 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   const MemoryPlan plan = bench_plan(cfg, shape, grid.tp_size(), dp, B, largest_gemm(shape, BT));
   require_fits(plan, grid.world_mpi());
   const SubnetworkSampler sampler = sampler_for(cfg, shape);
-  const std::unique_ptr<Model> owned = make_model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()});
+  const std::unique_ptr<Model> owned =
+      make_model(shape, B, T, TensorParallel{{grid.tp_rank(), grid.tp_size()}, &grid.tp()}, cfg.attention());
   Model& model = *owned;
   model.init_random(cfg.init_seed());
   AdamW optimizer(model.layout(), adamw_config(cfg));
@@ -227,6 +228,7 @@ nlohmann::json run_bench(const Config& cfg, int steps) {
   j["kokkos"] = kokkos_description();
   j["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   j["precision"] = gemm::precision_name(gemm::current_precision());
+  j["attention"] = attention_kind_name(model.attention());
   j["step_seconds"] = t_full;
   j["tokens_per_second"] = tokens / t_full;
   j["flops_per_step"] = reference.flops;

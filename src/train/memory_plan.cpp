@@ -65,6 +65,23 @@ int64_t bf16_operand_bytes(const ModelShape& s, int64_t B, int64_t T) {
   return (a + b) * 2;
 }
 
+// Materialized attention keeps a T x T map per row (b, head, t) and layer, fused attention one float: its item
+// says what the maps would take.
+void add_attention(MemoryPlan& plan, const Config& cfg, const ModelShape& shape, const RankLayout& layout,
+                   const std::vector<BufferSize>& buffers) {
+  const std::vector<std::string> shrink = {"model.seq_len", "train.batch_size", "parallel.tp"};
+  if (cfg.attention() == AttentionKind::materialized) {
+    std::vector<std::string> keys = shrink;
+    keys.push_back("model.attention");
+    plan.items.push_back({"attention maps", sum_of(buffers, BufferUse::attention_maps), true, keys, false, ""});
+    return;
+  }
+  const Partition share{0, layout.tp};
+  const int64_t maps = sum_of(model_buffer_sizes(shape, layout.batch, plan.seq_len, share), BufferUse::attention_maps);
+  plan.items.push_back({"attention statistics", sum_of(buffers, BufferUse::attention_statistics), true, shrink, false,
+                        "fused attention: materialized, the attention maps would take " + format_bytes(double(maps))});
+}
+
 }  // namespace
 
 int64_t MemoryPlan::total() const {
@@ -96,11 +113,12 @@ RankLayout training_layout(const Config& cfg, int ranks) {
 
 MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLayout& layout, bool training) {
   const int T = cfg.model.seq_len;
-  const std::vector<BufferSize> buffers = model_buffer_sizes(shape, layout.batch, T, Partition{0, layout.tp});
+  const std::vector<BufferSize> buffers =
+      model_buffer_sizes(shape, layout.batch, T, Partition{0, layout.tp}, cfg.attention());
   MemoryPlan plan{cfg.path, layout, T, {}};
   const int64_t params = sum_of(buffers, BufferUse::parameters);
   auto add = [&](const char* name, int64_t bytes, bool device, std::vector<std::string> shrink) {
-    plan.items.push_back({name, bytes, device, std::move(shrink), false});
+    plan.items.push_back({name, bytes, device, std::move(shrink), false, ""});
   };
   add("parameters", params, true, kModelKeys);
   add("gradients", sum_of(buffers, BufferUse::gradients), true, kModelKeys);
@@ -108,8 +126,7 @@ MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLay
   add("compact copies", samples_subnetworks(cfg) ? sum_of(buffers, BufferUse::compact_copies) : 0, true,
       {"parallel.tp"});
   add("activations", sum_of(buffers, BufferUse::activations), true, kBatchKeys);
-  add("attention maps", sum_of(buffers, BufferUse::attention_maps), true,
-      {"model.seq_len", "train.batch_size", "parallel.tp"});
+  add_attention(plan, cfg, shape, layout, buffers);
   add("logits", sum_of(buffers, BufferUse::logits), true, {"train.batch_size", "model.seq_len"});
   add("token batches", sum_of(buffers, BufferUse::batch), true, {"train.batch_size"});
   add("bf16 GEMM operands", cfg.runtime.precision == "bf16" ? bf16_operand_bytes(shape, layout.batch, T) : 0, true,
@@ -122,14 +139,18 @@ MemoryPlan plan_memory(const Config& cfg, const ModelShape& shape, const RankLay
     add("host staging (checkpoints, model file)", staging_bytes(cfg, params, full) + host_batches, false,
         {"parallel.tp"});
   }
-  plan.items.push_back({"runtime (libraries, MPI, Kokkos)", resident_bytes(), false, {}, true});
+  plan.items.push_back({"runtime (libraries, MPI, Kokkos)", resident_bytes(), false, {}, true, ""});
   return plan;
 }
 
 nlohmann::json to_json(const MemoryPlan& plan) {
   nlohmann::json items = nlohmann::json::array();
   for (const MemoryItem& i : plan.items)
-    items.push_back({{"name", i.name}, {"bytes", i.bytes}, {"memory", i.device ? "device" : "host"}, {"shrink", i.shrink}});
+    items.push_back({{"name", i.name},
+                     {"bytes", i.bytes},
+                     {"memory", i.device ? "device" : "host"},
+                     {"shrink", i.shrink},
+                     {"note", i.note}});
   return {{"config", plan.config},
           {"tp", plan.layout.tp},
           {"dp", plan.layout.dp},
@@ -160,6 +181,7 @@ std::string format_memory_plan(const MemoryPlan& plan) {
     if (i.bytes > 0)
       for (const std::string& k : i.shrink) keys += (keys.empty() ? "" : ", ") + k;
     row(i.name, split ? (i.device ? " device" : "   host") : "", i.bytes, keys);
+    if (!i.note.empty()) out += "    (" + i.note + ")\n";
   }
   if (split) row("device total", "       ", plan.device_bytes(), "");
   row("total", split ? "       " : "", plan.total(), "");

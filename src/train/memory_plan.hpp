@@ -25,6 +25,7 @@ struct MemoryItem {
   bool device = true;               // in the kernels' memory space (the GPU in a CUDA build)
   std::vector<std::string> shrink;  // the config keys that make it smaller
   bool resident = false;            // held already when the plan is made: free memory does not count it
+  std::string note;                 // a line of context under the item in the table
 };
 
 // A rank's place in a layout: the tensor-parallel size, the data-parallel replicas, the sequences it may hold.

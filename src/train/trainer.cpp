@@ -149,7 +149,8 @@ Trainer::Trainer(const Config& cfg, MPI_Comm world, const std::string& resume) :
   }
   memory_plan_ = plan_memory(cfg_, shape, RankLayout{grid_->tp_size(), dp, max_share});
   require_fits(memory_plan_, grid_->world_mpi());
-  model_ = make_model(shape, max_share, T, TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()});
+  model_ = make_model(shape, max_share, T, TensorParallel{{grid_->tp_rank(), grid_->tp_size()}, &grid_->tp()},
+                      cfg_.attention());
   if (cfg_.init_from_llmc())
     load_llmc_model(cfg_.init_llmc_path(), *model_);
   else if (cfg_.init_from_llama2c())
@@ -628,6 +629,7 @@ nlohmann::json Trainer::summary(const RunState& run, int64_t end_step, double wa
   s["kokkos"] = kokkos_description();
   s["gemm_backend"] = gemm::backend_name(gemm::current_backend());
   s["precision"] = gemm::precision_name(gemm::current_precision());
+  s["attention"] = attention_kind_name(model_->attention());
   s["config"] = cfg_.path;
   return s;
 }

@@ -58,9 +58,9 @@ def test_bench_prints_the_required_json(workspace):
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     for key in ("tokens_per_second", "step_seconds", "achieved_gflops", "achieved_gflops_formula", "gemm_gflops",
-                "gemm_fraction", "peak_rss_mib", "flops_per_step", "flops_convention", "precision"):
+                "gemm_fraction", "peak_rss_mib", "flops_per_step", "flops_convention", "precision", "attention"):
         assert key in j, key
-    assert j["precision"] == "fp32"
+    assert j["precision"] == "fp32" and j["attention"] == "materialized"
     assert j["gemm_fraction"] == j["achieved_gflops"] / j["gemm_gflops"]
     assert [s["stage"] for s in j["stages"]] == [1]  # no schedule: one full-model stage
 
@@ -83,6 +83,31 @@ def test_precision_is_reported_and_bf16_without_the_cpus_bf16_instructions_is_re
     r = run_est("train", "--config", config, "--set", f"output.dir={tmp / 'bf16'}", "--set", "runtime.precision=bf16",
                 "--set", "runtime.gemm=cblas")
     expect_bad_input(r, tmp / "bf16", config, "runtime.precision: bf16", "cblas has no bf16 products")
+
+
+def test_fused_attention_trains_and_plans_row_statistics_instead_of_maps(workspace):
+    tmp, config, _ = workspace
+    r = run_est("train", "--config", config, "--set", "model.attention=fused", "--set", "train.steps=2")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    assert summary["attention"] == "fused" and summary["final_train_loss"] > 0
+    plans = {}
+    for attention in ("materialized", "fused"):
+        r = run_est("plan", "--json", "--config", config, "--set", f"model.attention={attention}")
+        assert r.returncode == 0, r.stderr
+        plans[attention] = {i["name"]: i["bytes"] for i in json.loads(r.stdout)["items"]}
+    B, H, T, L = 2, 2, 16, 2  # every layer's and one backward's: a T x T map or one float per row (b, head, t)
+    assert plans["materialized"]["attention maps"] == 4 * (L + 1) * B * H * T * T
+    assert plans["fused"]["attention statistics"] == 4 * (L + 1) * B * H * T
+    assert "attention maps" not in plans["fused"]
+    r = run_est("plan", "--config", config, "--set", "model.attention=fused")
+    assert r.returncode == 0 and "attention statistics" in r.stdout, r.stderr
+    assert "fused attention: materialized, the attention maps would take" in r.stdout
+    r = run_est("bench", "--config", config, "--steps", "1", "--set", "model.attention=fused")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["attention"] == "fused"
+    r = run_est("train", "--config", config, "--set", f"output.dir={tmp / 'bad'}", "--set", "model.attention=flash")
+    expect_bad_input(r, tmp / "bad", "model.attention", "unknown attention 'flash' (materialized, fused)")
 
 
 def test_unknown_key(workspace):

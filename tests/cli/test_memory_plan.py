@@ -69,7 +69,7 @@ def test_a_run_that_cannot_fit_is_refused_before_it_allocates(workspace):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"est: error: {config}: does not fit in memory: it needs "), r.stderr
     assert "the largest item is attention maps" in lines[0]
-    assert "shrink it with model.seq_len, train.batch_size or parallel.tp" in lines[0]
+    assert "shrink it with model.seq_len, train.batch_size, parallel.tp or model.attention" in lines[0]
     assert not (tmp / "out").exists()  # refused before the run directory was made
 
 
