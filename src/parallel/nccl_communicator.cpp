@@ -1,31 +1,15 @@
 #include "parallel/nccl_communicator.hpp"
 
 #include <algorithm>
-#include <stdexcept>
-#include <string>
+
+#include "parallel/nccl_setup.hpp"
 
 namespace est {
-
-namespace {
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-void check(ncclResult_t r, const char* what) {
-  if (r != ncclSuccess) throw std::runtime_error(std::string(what) + ": " + ncclGetErrorString(r));
-}
-
-}  // namespace
 
 NcclCommunicator::NcclCommunicator(MPI_Comm comm, cudaStream_t stream) : comm_(comm), stream_(stream) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
-  // NCCL's bootstrap needs one id shared by the group; MPI is already connected, so it carries it.
-  ncclUniqueId id{};
-  if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  MPI_Bcast(&id, int(sizeof(id)), MPI_BYTE, 0, comm_);
-  check(ncclCommInitRank(&nccl_, size_, id, rank_), "ncclCommInitRank (each rank of a group needs a GPU of its own)");
+  nccl_ = nccl_comm_over(comm_);
 }
 
 // A destructor must not throw, so ncclCommDestroy's result is dropped.
@@ -45,10 +29,10 @@ void NcclCommunicator::allreduce_sum(float* data, int64_t n) {
   // Timed by synchronising the stream before and after, as the MPI backend fences: the seconds are then the
   // collective's alone, waiting for the other ranks included, and current whenever stats() is read. Events would
   // avoid the host stall, but it costs little at one gradient all-reduce per step.
-  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  nccl_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   timed(n * int64_t(sizeof(float)), [&] {
-    check(ncclAllReduce(data, data, size_t(n), ncclFloat, ncclSum, nccl_, stream_), "ncclAllReduce");
-    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    nccl_check(ncclAllReduce(data, data, size_t(n), ncclFloat, ncclSum, nccl_, stream_), "ncclAllReduce");
+    nccl_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   });
 }
 
